@@ -1,0 +1,38 @@
+# Everything runs from a local virtualenv built from the repo's own requirement files.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+
+.PHONY: test lint unit run invoke emulator package clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+## make test: lint, format check and the whole test suite
+test: lint unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make run: the Dyplsapi emulator plus a local FC HTTP trigger on 127.0.0.1:9000
+run: $(STAMP)
+	$(BIN)/python -m tools.localserver
+
+## make emulator: only the Dyplsapi emulator (127.0.0.1:18021)
+emulator: $(STAMP)
+	$(BIN)/python -m tools.dypls_emulator
+
+## make invoke EVENT=events/direct.json: run one event file through the handler against the emulator
+invoke: $(STAMP)
+	$(BIN)/python -m tools.invoke $(EVENT)
+
+clean:
+	rm -rf .venv .venv-* build .pytest_cache .ruff_cache

@@ -1,0 +1,107 @@
+"""The invocation pipeline: event bytes → trigger adapter → service → delivery.
+
+Nothing raised here reaches the platform except :class:`TransientFailureError`, which asks
+Function Compute (or EventBridge) to redeliver.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+import uuid
+from typing import Any
+
+from .config import get_settings
+from .delivery import http_response
+from .dypls import Deadline
+from .errors import AxnError, ConfigurationError, TransientFailureError
+from .log import configure, log
+from .service import BindService, Outcome
+from .triggers import DirectRequest, parse_event
+from .triggers.http import HttpRequest, bind_payload
+
+_service: BindService | None = None
+
+
+def service() -> BindService:
+    """The instance's service (settings validated, HTTP session opened) — built once."""
+    global _service  # noqa: PLW0603 - one per instance, reused by warm invocations
+    if _service is None:
+        settings = get_settings()
+        configure(settings.log_level)
+        _service = BindService(settings)
+    return _service
+
+
+def warm_up() -> None:
+    """Build the service ahead of the first request. A configuration problem is logged, not
+    raised (that would fail every start); each invocation then answers it with a 500 that names
+    the setting to fix."""
+    try:
+        service()
+    except ConfigurationError as error:
+        log("configuration_error", logging.ERROR, code=error.code, reason=error.message)
+
+
+def reset() -> None:
+    """Drop the instance state (tests, and settings changes)."""
+    global _service  # noqa: PLW0603
+    _service = None
+
+
+def _request_id(context: Any) -> str:
+    return str(getattr(context, "request_id", "") or "") or f"local-{uuid.uuid4()}"
+
+
+def handle(event: Any, context: Any) -> Any:
+    request_id = _request_id(context)
+    try:
+        invocation = parse_event(event)
+    except AxnError as error:
+        log("event_rejected", logging.WARNING, code=error.code, reason=error.message)
+        return Outcome.from_error(error, request_id).body
+    try:
+        if isinstance(invocation, HttpRequest):
+            return _serve_http(invocation, context, request_id)
+        return _serve_direct(invocation, context, request_id).body
+    except TransientFailureError:
+        raise
+    except Exception as exc:  # a defect: answer it, never let it reach the platform
+        log(
+            "unexpected_failure",
+            logging.ERROR,
+            error_type=type(exc).__name__,
+            error=str(exc)[:500],
+            traceback="".join(traceback.format_tb(exc.__traceback__))[-4000:],
+        )
+        error = AxnError(
+            f"Unexpected internal error ({type(exc).__name__}); quote RequestId when reporting it."
+        )
+        outcome = Outcome.from_error(error, request_id)
+        if isinstance(invocation, HttpRequest):
+            return http_response(outcome)
+        return outcome.body
+
+
+def _bind(payload: Any, context: Any, request_id: str) -> Outcome:
+    try:
+        svc = service()
+    except ConfigurationError as error:
+        log("configuration_error", logging.ERROR, code=error.code, reason=error.message)
+        return Outcome.from_error(error, request_id)
+    deadline = Deadline.from_context(context, svc.settings.deadline_margin)
+    return svc.bind(payload, context=context, deadline=deadline, request_id=request_id)
+
+
+def _serve_http(req: HttpRequest, context: Any, request_id: str) -> dict[str, Any]:
+    try:
+        payload = bind_payload(req)
+    except AxnError as error:
+        log("http_rejected", logging.INFO, code=error.code, method=req.method, status=error.status)
+        headers = {"Allow": "POST"} if error.status == 405 else None
+        return http_response(Outcome.from_error(error, request_id), headers)
+    return http_response(_bind(payload, context, request_id))
+
+
+def _serve_direct(req: DirectRequest, context: Any, request_id: str) -> Outcome:
+    return _bind(req.payload, context, request_id)

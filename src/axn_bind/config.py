@@ -1,0 +1,165 @@
+"""All settings, read from environment variables and validated once per instance.
+
+Every variable the function reads is listed in ``SETTINGS`` (name, default, description); the README
+table and the ``s.yaml`` environment are checked against it by the test suite.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
+
+# name -> (default, one-line description). Credentials have no default.
+SETTINGS: dict[str, tuple[str | None, str]] = {
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": (None, "Access key id (set by FC from the function's role)."),
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": (None, "Access key secret (set by FC; never logged)."),
+    "ALIBABA_CLOUD_SECURITY_TOKEN": (None, "STS token for role credentials (set by FC)."),
+    "AXN_POOL_KEY": ("", "Number pool used when a request carries no PoolKey."),
+    "DYPLS_ENDPOINT": ("https://dyplsapi.aliyuncs.com", "Dyplsapi endpoint."),
+    "DYPLS_SIGNATURE_VERSION": ("v3", "v3 (ACS3-HMAC-SHA256) or v1 (HMAC-SHA1)."),
+    "DYPLS_CONNECT_TIMEOUT": ("5", "Seconds to wait for a connection."),
+    "DYPLS_READ_TIMEOUT": ("10", "Seconds to wait for the answer once the request is sent."),
+    "DYPLS_MAX_ATTEMPTS": ("4", "Attempts per call for retryable failures (1 = no retry)."),
+    "DYPLS_BACKOFF_BASE_MS": ("200", "First retry delay in ms; doubles each attempt, with jitter."),
+    "DYPLS_BACKOFF_MAX_MS": ("3000", "Longest single retry delay in ms."),
+    "AXN_DEADLINE_MARGIN_MS": ("1500", "Time kept in reserve before the function's timeout."),
+    "AXN_LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR."),
+}
+
+_LOOPBACK_NAMES = {"localhost"}
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _number(env: Mapping[str, str], name: str, low: float, high: float) -> float:
+    raw = env.get(name) or SETTINGS[name][0] or ""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}.") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name} must be between {low:g} and {high:g}, got {raw}.")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    pool_key: str
+    endpoint: str
+    signature_version: str
+    connect_timeout: float
+    read_timeout: float
+    max_attempts: int
+    backoff_base: float
+    backoff_max: float
+    deadline_margin: float
+    log_level: str
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.endpoint).netloc
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every setting; raise ConfigurationError naming the first bad one."""
+        env = os.environ if env is None else env
+        endpoint = (env.get("DYPLS_ENDPOINT") or SETTINGS["DYPLS_ENDPOINT"][0] or "").rstrip("/")
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ConfigurationError(f"DYPLS_ENDPOINT must be an https:// URL, got {endpoint!r}.")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ConfigurationError(
+                "DYPLS_ENDPOINT may use plain http:// only for a loopback host "
+                f"(127.0.0.1, ::1, localhost); use https:// for {parts.hostname}."
+            )
+        if parts.path not in ("", "/") or parts.query:
+            raise ConfigurationError("DYPLS_ENDPOINT must not carry a path or query.")
+        version = (env.get("DYPLS_SIGNATURE_VERSION") or "v3").strip().lower()
+        if version not in ("v3", "v1"):
+            raise ConfigurationError(f"DYPLS_SIGNATURE_VERSION must be v3 or v1, got {version!r}.")
+        level = (env.get("AXN_LOG_LEVEL") or "INFO").strip().upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigurationError(
+                f"AXN_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}."
+            )
+        pool = (env.get("AXN_POOL_KEY") or "").strip()
+        return cls(
+            pool_key=pool,
+            endpoint=endpoint,
+            signature_version=version,
+            connect_timeout=_number(env, "DYPLS_CONNECT_TIMEOUT", 0.1, 60),
+            read_timeout=_number(env, "DYPLS_READ_TIMEOUT", 0.1, 120),
+            max_attempts=int(_number(env, "DYPLS_MAX_ATTEMPTS", 1, 10)),
+            backoff_base=_number(env, "DYPLS_BACKOFF_BASE_MS", 0, 60_000) / 1000,
+            backoff_max=_number(env, "DYPLS_BACKOFF_MAX_MS", 0, 60_000) / 1000,
+            deadline_margin=_number(env, "AXN_DEADLINE_MARGIN_MS", 0, 60_000) / 1000,
+            log_level=level,
+        )
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key_id: str
+    access_key_secret: str
+    security_token: str | None = None
+
+    def __repr__(self) -> str:  # never show the secret or the token
+        return f"Credentials(access_key_id={self.access_key_id!r}, sts={bool(self.security_token)})"
+
+
+def credentials_from(env: Mapping[str, str] | None = None, context: Any = None) -> Credentials:
+    """Credentials from the environment, else from ``context.credentials`` (python3.10 runtime).
+
+    Read on every call: FC rotates role credentials while an instance lives.
+    """
+    env = os.environ if env is None else env
+    key_id = env.get("ALIBABA_CLOUD_ACCESS_KEY_ID", "").strip()
+    secret = env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "").strip()
+    token = env.get("ALIBABA_CLOUD_SECURITY_TOKEN", "").strip() or None
+    if not (key_id and secret):
+        creds = getattr(context, "credentials", None)
+        key_id = (getattr(creds, "access_key_id", None) or "").strip()
+        secret = (getattr(creds, "access_key_secret", None) or "").strip()
+        token = (getattr(creds, "security_token", None) or "").strip() or None
+    if not (key_id and secret):
+        raise ConfigurationError(
+            "No Alibaba Cloud credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and "
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET, or give the function a role.",
+            code="MissingCredentials",
+        )
+    if key_id.startswith("STS.") and not token:
+        raise ConfigurationError(
+            "The access key id is an STS key but ALIBABA_CLOUD_SECURITY_TOKEN is empty.",
+            code="MissingCredentials",
+        )
+    return Credentials(key_id, secret, token)
+
+
+_cached: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The instance's settings, validated on first use."""
+    global _cached  # noqa: PLW0603 - one validated copy per instance
+    if _cached is None:
+        _cached = Settings.from_env()
+    return _cached
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests, and ``initialize`` after an environment change)."""
+    global _cached  # noqa: PLW0603
+    _cached = None

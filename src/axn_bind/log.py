@@ -1,0 +1,55 @@
+"""Structured, privacy-safe log lines: one JSON object per line, phone numbers always masked.
+
+Callers pass masked values (:func:`mask_phone`); as a second line of defence every line is scanned
+and any mainland mobile or landline number left in it is masked before it is written. Secrets,
+tokens and raw bodies are never passed to the logger.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+LOGGER_NAME = "axn_bind"
+_PHONE = re.compile(r"(?<!\d)(?:86)?(1\d{10}|0\d{9,11})(?!\d)")
+
+
+def mask_phone(number: str | None) -> str | None:
+    """``13912345678`` → ``139****5678``; keeps the first 3 and the last 4 digits."""
+    if not number:
+        return number
+    if len(number) <= 7:
+        return "*" * len(number)
+    return f"{number[:3]}{'*' * (len(number) - 7)}{number[-4:]}"
+
+
+def scrub(text: str) -> str:
+    """Mask every phone number found in ``text``."""
+    return _PHONE.sub(lambda m: mask_phone(m.group(1)) or "", text)
+
+
+logger = logging.getLogger(LOGGER_NAME)
+
+
+def configure(level: str) -> None:
+    """Set the level; add a stderr handler only when nothing (such as the FC runtime) has one."""
+    logger.setLevel(level)
+    if not logging.getLogger().handlers and not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(message)s"))
+        logger.addHandler(handler)
+
+
+def log(event: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Write ``{"event": event, **fields}`` as one scrubbed JSON line."""
+    if not logger.isEnabledFor(level):
+        return
+    line = json.dumps(
+        {"event": event, **{k: v for k, v in fields.items() if v is not None}},
+        ensure_ascii=False,
+        default=str,
+        separators=(",", ":"),
+    )
+    logger.log(level, scrub(line))

@@ -1,0 +1,203 @@
+"""The bind request: every BindAxnExtension parameter under its API name, validated and normalised.
+
+Phone numbers accept ``+86``/``0086`` prefixes, spaces and hyphens, and are sent as bare digits.
+``Expiration`` is read as Asia/Shanghai time (UTC+8, no daylight saving since 1991); an ISO-8601
+timestamp with an offset, or ``TtlSeconds``, may be given instead.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import RequestValidationError
+
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+EXPIRATION_FORMAT = "%Y-%m-%d %H:%M:%S"
+MIN_LEAD_SECONDS = 60
+MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
+
+_MOBILE = re.compile(r"1\d{10}")
+_LANDLINE = re.compile(r"0\d{9,11}")
+_SEPARATORS = re.compile(r"[\s\-]")
+_EXTENSION = re.compile(r"\d{1,3}")
+_LOCAL_EXPIRATION = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+
+
+def normalise_phone(value: Any) -> str:
+    """Bare digits of a mainland mobile (``1xxxxxxxxxx``) or a landline with area code (``0...``)."""
+    digits = _SEPARATORS.sub("", str(value)) if isinstance(value, (str, int)) else ""
+    if isinstance(value, bool):
+        digits = ""
+    for prefix in ("+86", "0086"):
+        if digits.startswith(prefix):
+            digits = digits[len(prefix) :]
+            if not digits.startswith(("0", "1")) and 9 <= len(digits) <= 11:
+                digits = "0" + digits  # landline written in international form drops its 0
+            break
+    if _MOBILE.fullmatch(digits) or _LANDLINE.fullmatch(digits):
+        return digits
+    raise ValueError(
+        "must be a mainland mobile (11 digits starting with 1) or a landline with its area code "
+        "(e.g. 057188992688); +86/0086 prefixes, spaces and hyphens are allowed"
+    )
+
+
+def parse_expiration(value: Any) -> datetime:
+    """An aware datetime from ``yyyy-MM-dd HH:mm:ss`` (Asia/Shanghai) or ISO-8601 with an offset."""
+    if not isinstance(value, str):
+        raise ValueError("must be a string 'yyyy-MM-dd HH:mm:ss' (Asia/Shanghai time)")
+    text = value.strip()
+    if _LOCAL_EXPIRATION.fullmatch(text):
+        try:
+            return datetime.strptime(text, EXPIRATION_FORMAT).replace(tzinfo=SHANGHAI)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a real date and time") from None
+    iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+    try:
+        parsed = datetime.fromisoformat(iso)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise ValueError(
+            "must be 'yyyy-MM-dd HH:mm:ss' (Asia/Shanghai time) or an ISO-8601 timestamp with an "
+            "offset such as 2030-01-01T12:00:00+08:00"
+        )
+    return parsed
+
+
+class BindRequest(BaseModel):
+    """One BindAxnExtension call. Unknown fields are rejected so a typo cannot drop a parameter."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+    PoolKey: str = Field(min_length=1, max_length=64)
+    PhoneNoA: str
+    Expiration: datetime
+    TtlSeconds: int | None = Field(default=None, exclude=True)
+    Extension: str | None = None
+    PhoneNoX: str | None = None
+    PhoneNoB: str | None = None
+    ExpectCity: str | None = Field(default=None, max_length=32)
+    IsRecordingEnabled: bool | None = None
+    OutId: str | None = Field(default=None, max_length=256)
+    OutOrderId: str | None = Field(default=None, max_length=256)
+    CallDisplayType: int | None = None
+    CallRestrict: Literal["CONTROL_AX_DISABLE", "CONTROL_BX_DISABLE"] | None = None
+    RingConfig: str | None = Field(default=None, max_length=1024)
+    ASRStatus: bool | None = None
+    ASRModelId: str | None = Field(default=None, max_length=128)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _prepare(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError("(request): a bind request must be a JSON object")
+        # Empty optional values (as form bodies and query strings send them) mean "not given".
+        data = {k: v for k, v in data.items() if v is not None and v != ""}
+        ttl = data.get("TtlSeconds")
+        if ttl is not None and "Expiration" in data:
+            raise ValueError("TtlSeconds: give either Expiration or TtlSeconds, not both")
+        if ttl is not None:
+            if isinstance(ttl, bool) or not (
+                isinstance(ttl, int) or (isinstance(ttl, str) and ttl.strip().isdigit())
+            ):
+                raise ValueError("TtlSeconds: must be a whole number of seconds")
+            seconds = int(ttl)
+            if not MIN_LEAD_SECONDS < seconds <= MAX_TTL_SECONDS:
+                raise ValueError(
+                    f"TtlSeconds: must be more than {MIN_LEAD_SECONDS} and at most {MAX_TTL_SECONDS}"
+                )
+            data["TtlSeconds"] = seconds
+            data["Expiration"] = datetime.now(SHANGHAI) + timedelta(seconds=seconds)
+        return data
+
+    @field_validator("PhoneNoA", "PhoneNoB", "PhoneNoX", mode="before")
+    @classmethod
+    def _phone(cls, value: Any) -> str:
+        return normalise_phone(value)
+
+    @field_validator("Expiration", mode="before")
+    @classmethod
+    def _expiration(cls, value: Any) -> datetime:
+        when = value if isinstance(value, datetime) else parse_expiration(value)
+        earliest = datetime.now(SHANGHAI) + timedelta(seconds=MIN_LEAD_SECONDS)
+        if when <= earliest:
+            raise ValueError(
+                f"must be more than {MIN_LEAD_SECONDS} seconds in the future; "
+                f"{when.astimezone(SHANGHAI).strftime(EXPIRATION_FORMAT)} (Asia/Shanghai) is not"
+            )
+        return when.astimezone(SHANGHAI)
+
+    @field_validator("CallDisplayType", mode="before")
+    @classmethod
+    def _display_type(cls, value: Any) -> int:
+        if value in (1, "1") and not isinstance(value, bool):
+            return 1
+        raise ValueError("must be 1 (the only value Dyplsapi accepts)")
+
+    @field_validator("Extension", mode="before")
+    @classmethod
+    def _extension(cls, value: Any) -> str:
+        text = (
+            str(value).strip()
+            if isinstance(value, (str, int)) and not isinstance(value, bool)
+            else ""
+        )
+        if not _EXTENSION.fullmatch(text):
+            raise ValueError("must be 1 to 3 digits")
+        return text
+
+    @model_validator(mode="after")
+    def _extension_needs_x(self) -> BindRequest:
+        if self.Extension is not None and self.PhoneNoX is None:
+            raise ValueError("Extension: can only be given together with PhoneNoX")
+        return self
+
+    def expiration_text(self) -> str:
+        return self.Expiration.astimezone(SHANGHAI).strftime(EXPIRATION_FORMAT)
+
+    def to_params(self) -> dict[str, str]:
+        """The query parameters sent to Dyplsapi, all strings, booleans as ``true``/``false``."""
+        out: dict[str, str] = {}
+        for name, value in self.model_dump(exclude_none=True).items():
+            if name == "Expiration":
+                out[name] = self.expiration_text()
+            elif isinstance(value, bool):
+                out[name] = "true" if value else "false"
+            else:
+                out[name] = str(value)
+        return out
+
+
+def _describe(error: Any) -> dict[str, str]:
+    """``{"Field", "Message"}`` for one pydantic error; model-level messages read "Field: text"."""
+    kind = error.get("type", "")
+    loc = ".".join(str(p) for p in error.get("loc", ()))
+    if kind == "extra_forbidden":
+        msg = "is not a BindAxnExtension parameter (check the spelling; names are case-sensitive)"
+    elif kind == "missing":
+        msg = "is required"
+    else:
+        msg = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+    if not loc:
+        loc, _, msg = msg.partition(": ") if ": " in msg else ("(request)", "", msg)
+    return {"Field": loc, "Message": msg}
+
+
+def build_request(data: Any, *, default_pool: str = "") -> BindRequest:
+    """Validate ``data`` into a BindRequest or raise RequestValidationError listing every problem."""
+    if isinstance(data, dict) and not data.get("PoolKey") and default_pool:
+        data = {**data, "PoolKey": default_pool}
+    try:
+        return BindRequest.model_validate(data)
+    except ValidationError as exc:
+        errors = [_describe(e) for e in exc.errors(include_url=False, include_input=False)]
+        for err in errors:
+            if err["Field"] == "PoolKey" and err["Message"] == "is required":
+                err["Message"] = "is required (or set AXN_POOL_KEY for the function)"
+        summary = "; ".join(f"{e['Field']} {e['Message']}" for e in errors)
+        raise RequestValidationError(f"Invalid bind request: {summary}.", errors=errors) from None

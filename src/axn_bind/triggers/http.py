@@ -1,0 +1,152 @@
+"""HTTP-shaped events: the FC 3.0 HTTP trigger struct and the API Gateway struct.
+
+Each adapter has a cheap ``matches`` check and turns the event into an :class:`HttpRequest`;
+:func:`bind_payload` turns that request into the bind payload (JSON body, form body or query).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from ..errors import (
+    MalformedRequestError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PayloadTooLargeError,
+)
+from .jsonload import b64decode, load_json
+
+MAX_BODY_BYTES = 64 * 1024
+# JSON is also read from text/plain and octet-stream (what `s invoke` and many SDKs send).
+_JSON_TYPES = ("", "application/json", "text/plain", "application/octet-stream")
+_INVOKE_PATH = re.compile(r"/20\d\d-\d\d-\d\d/functions/[^/]+/invocations/?")
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    path: str
+    headers: dict[str, str]  # names in lower case
+    query: dict[str, str]
+    body: bytes
+    source: str  # "http" (FC 3.0 trigger) or "apigw"
+    request_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+def _str_map(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    out: dict[str, str] = {}
+    for key, val in value.items():
+        if isinstance(val, list):  # some gateways send multi-valued entries as lists
+            out[str(key)] = ",".join(str(v) for v in val)
+        else:
+            out[str(key)] = "" if val is None else str(val)
+    return out
+
+
+def _body(event: dict[str, Any]) -> bytes:
+    raw = event.get("body")
+    if raw is None or raw == "":
+        return b""
+    if event.get("isBase64Encoded") is True:
+        return b64decode(raw, "request body")
+    if isinstance(raw, str):
+        return raw.encode("utf-8")
+    raise MalformedRequestError("The request body must be a string.")
+
+
+def is_fc3_http(event: Any) -> bool:
+    return (
+        isinstance(event, dict)
+        and isinstance(event.get("requestContext"), dict)
+        and isinstance(event["requestContext"].get("http"), dict)
+        and "rawPath" in event
+    )
+
+
+def is_apigw(event: Any) -> bool:
+    return (
+        isinstance(event, dict)
+        and isinstance(event.get("httpMethod"), str)
+        and isinstance(event.get("path"), str)
+        and ("headers" in event or "queryParameters" in event)
+    )
+
+
+def from_fc3_http(event: dict[str, Any]) -> HttpRequest:
+    ctx = event["requestContext"]
+    return HttpRequest(
+        method=str(ctx["http"].get("method") or "").upper(),
+        path=str(event.get("rawPath") or ctx["http"].get("path") or "/"),
+        headers={k.lower(): v for k, v in _str_map(event.get("headers")).items()},
+        query=_str_map(event.get("queryParameters")),
+        body=_body(event),
+        source="http",
+        request_id=str(ctx.get("requestId") or "") or None,
+    )
+
+
+def from_apigw(event: dict[str, Any]) -> HttpRequest:
+    return HttpRequest(
+        method=event["httpMethod"].upper(),
+        path=event["path"] or "/",
+        headers={k.lower(): v for k, v in _str_map(event.get("headers")).items()},
+        query=_str_map(event.get("queryParameters")),
+        body=_body(event),
+        source="apigw",
+    )
+
+
+def _path_served(req: HttpRequest) -> bool:
+    if req.source == "apigw":
+        return True  # the API definition chooses the path; the backend serves whatever it routes
+    path = req.path.split("?", 1)[0]
+    return path in ("", "/") or bool(_INVOKE_PATH.fullmatch(path))
+
+
+def bind_payload(req: HttpRequest) -> dict[str, Any]:
+    """The bind request carried by ``req``: JSON or form body, plus query parameters."""
+    if not _path_served(req):
+        raise NotFoundError(f"Nothing is served at {req.path[:200]!r}; send POST /.")
+    if req.method != "POST":
+        raise MethodNotAllowedError(f"{req.method or 'This method'} is not allowed; use POST.")
+    if len(req.body) > MAX_BODY_BYTES:
+        raise PayloadTooLargeError(
+            f"The body is {len(req.body)} bytes; at most {MAX_BODY_BYTES} are accepted."
+        )
+    content_type = (req.header("content-type") or "").split(";", 1)[0].strip().lower()
+    body: dict[str, Any] = {}
+    if req.body.strip():
+        if content_type == "application/x-www-form-urlencoded":
+            try:
+                text = req.body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise MalformedRequestError("The form body is not UTF-8 text.") from None
+            pairs = parse_qsl(text, keep_blank_values=True)
+            body = dict(pairs)
+            if len(body) != len(pairs):
+                raise MalformedRequestError("The form body repeats a field.")
+        elif content_type in _JSON_TYPES or content_type.endswith("+json"):
+            parsed = load_json(req.body, "request body")
+            if not isinstance(parsed, dict):
+                raise MalformedRequestError("The request body must be a JSON object.")
+            body = parsed
+        else:
+            raise MalformedRequestError(
+                f"Content-Type {content_type!r} is not accepted; send application/json or "
+                "application/x-www-form-urlencoded."
+            )
+    both = sorted(set(body) & set(req.query))
+    if both:
+        raise MalformedRequestError(
+            f"{', '.join(both)} appear in both the query string and the body; send each once."
+        )
+    return {**req.query, **body}

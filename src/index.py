@@ -1,0 +1,17 @@
+"""Function Compute entry points: ``index.handler`` and ``index.initialize``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axn_bind import app
+
+
+def initialize(context: Any) -> None:
+    """Validate the settings and open the Dyplsapi session before the first request."""
+    app.warm_up()
+
+
+def handler(event: bytes, context: Any) -> Any:
+    """Serve one invocation: an HTTP request, a direct bind request or a trigger event."""
+    return app.handle(event, context)

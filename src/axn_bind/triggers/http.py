@@ -31,7 +31,8 @@ class HttpRequest:
     path: str
     headers: dict[str, str]  # names in lower case
     query: dict[str, str]
-    body: bytes
+    raw_body: Any  # as it arrived; decoded (Base64, size) by bind_payload, which can answer errors
+    base64: bool
     source: str  # "http" (FC 3.0 trigger) or "apigw"
     request_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -52,11 +53,11 @@ def _str_map(value: Any) -> dict[str, str]:
     return out
 
 
-def _body(event: dict[str, Any]) -> bytes:
-    raw = event.get("body")
+def _body(req: HttpRequest) -> bytes:
+    raw = req.raw_body
     if raw is None or raw == "":
         return b""
-    if event.get("isBase64Encoded") is True:
+    if req.base64:
         return b64decode(raw, "request body")
     if isinstance(raw, str):
         return raw.encode("utf-8")
@@ -88,7 +89,8 @@ def from_fc3_http(event: dict[str, Any]) -> HttpRequest:
         path=str(event.get("rawPath") or ctx["http"].get("path") or "/"),
         headers={k.lower(): v for k, v in _str_map(event.get("headers")).items()},
         query=_str_map(event.get("queryParameters")),
-        body=_body(event),
+        raw_body=event.get("body"),
+        base64=event.get("isBase64Encoded") is True,
         source="http",
         request_id=str(ctx.get("requestId") or "") or None,
     )
@@ -100,7 +102,8 @@ def from_apigw(event: dict[str, Any]) -> HttpRequest:
         path=event["path"] or "/",
         headers={k.lower(): v for k, v in _str_map(event.get("headers")).items()},
         query=_str_map(event.get("queryParameters")),
-        body=_body(event),
+        raw_body=event.get("body"),
+        base64=event.get("isBase64Encoded") is True,
         source="apigw",
     )
 
@@ -118,16 +121,17 @@ def bind_payload(req: HttpRequest) -> dict[str, Any]:
         raise NotFoundError(f"Nothing is served at {req.path[:200]!r}; send POST /.")
     if req.method != "POST":
         raise MethodNotAllowedError(f"{req.method or 'This method'} is not allowed; use POST.")
-    if len(req.body) > MAX_BODY_BYTES:
+    raw = _body(req)
+    if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLargeError(
-            f"The body is {len(req.body)} bytes; at most {MAX_BODY_BYTES} are accepted."
+            f"The body is {len(raw)} bytes; at most {MAX_BODY_BYTES} are accepted."
         )
     content_type = (req.header("content-type") or "").split(";", 1)[0].strip().lower()
     body: dict[str, Any] = {}
-    if req.body.strip():
+    if raw.strip():
         if content_type == "application/x-www-form-urlencoded":
             try:
-                text = req.body.decode("utf-8")
+                text = raw.decode("utf-8")
             except UnicodeDecodeError:
                 raise MalformedRequestError("The form body is not UTF-8 text.") from None
             pairs = parse_qsl(text, keep_blank_values=True)
@@ -135,7 +139,7 @@ def bind_payload(req: HttpRequest) -> dict[str, Any]:
             if len(body) != len(pairs):
                 raise MalformedRequestError("The form body repeats a field.")
         elif content_type in _JSON_TYPES or content_type.endswith("+json"):
-            parsed = load_json(req.body, "request body")
+            parsed = load_json(raw, "request body")
             if not isinstance(parsed, dict):
                 raise MalformedRequestError("The request body must be a JSON object.")
             body = parsed

@@ -14,10 +14,10 @@ from typing import Any
 from .config import get_settings
 from .delivery import http_response
 from .dypls import Deadline
-from .errors import AxnError, ConfigurationError, TransientFailureError
+from .errors import AxnError, ConfigurationError, DeadlineExceededError, TransientFailureError
 from .log import configure, log
-from .service import BindService, Outcome
-from .triggers import DirectRequest, parse_event
+from .service import BOUND, FAILED, REJECTED, BindService, Outcome
+from .triggers import Batch, DirectRequest, parse_event
 from .triggers.http import HttpRequest, bind_payload
 
 _service: BindService | None = None
@@ -63,6 +63,8 @@ def handle(event: Any, context: Any) -> Any:
     try:
         if isinstance(invocation, HttpRequest):
             return _serve_http(invocation, context, request_id)
+        if isinstance(invocation, Batch):
+            return _serve_batch(invocation, context, request_id)
         return _serve_direct(invocation, context, request_id).body
     except TransientFailureError:
         raise
@@ -105,3 +107,69 @@ def _serve_http(req: HttpRequest, context: Any, request_id: str) -> dict[str, An
 
 def _serve_direct(req: DirectRequest, context: Any, request_id: str) -> Outcome:
     return _bind(req.payload, context, request_id)
+
+
+def _serve_batch(batch: Batch, context: Any, request_id: str) -> dict[str, Any]:
+    """Bind every record on its own; report each; raise once at the end if any needs redelivery."""
+    try:
+        svc = service()
+    except ConfigurationError as error:
+        log("configuration_error", logging.ERROR, code=error.code, reason=error.message)
+        raise TransientFailureError(
+            f"{len(batch.records)} record(s) not processed: {error.message}"
+        ) from None
+    settings = svc.settings
+    deadline = Deadline.from_context(context, settings.deadline_margin)
+    one_call = settings.connect_timeout + settings.read_timeout
+    entries: list[dict[str, Any]] = []
+    for index, record in enumerate(batch.records):
+        if record.error is not None:
+            outcome = Outcome.from_error(record.error, request_id)
+        elif index > 0 and deadline.remaining() < one_call:
+            outcome = Outcome.from_error(NOT_ATTEMPTED, request_id)
+        else:
+            outcome = svc.bind(
+                record.payload,
+                context=context,
+                deadline=deadline,
+                request_id=request_id,
+                field_map=settings.field_map if record.foreign else None,
+                message_id=record.id,
+            )
+        entries.append(_report_entry(index, record.id, outcome, request_id))
+    counts = {r: sum(1 for e in entries if e["Result"] == r) for r in (BOUND, REJECTED, FAILED)}
+    report = {
+        "Code": "OK" if counts[BOUND] == len(entries) else "PartialFailure",
+        "Message": f"{len(entries)} record(s): {counts[BOUND]} bound, {counts[REJECTED]} "
+        f"rejected, {counts[FAILED]} failed",
+        "RequestId": request_id,
+        "Source": batch.source,
+        "Records": entries,
+    }
+    log("batch", source=batch.source, records=len(entries), **counts)
+    if counts[FAILED]:
+        failed = ", ".join(
+            f"{e['Id'] or '#' + str(e['Index'])} ({e['Code']})"
+            for e in entries
+            if e["Result"] == FAILED
+        )
+        raise TransientFailureError(
+            f"{counts[FAILED]} of {len(entries)} record(s) need redelivery: {failed}. "
+            f"{counts[BOUND]} bound, {counts[REJECTED]} rejected for good."
+        )
+    return report
+
+
+NOT_ATTEMPTED = DeadlineExceededError(
+    "Not attempted: too little of the function's time was left; the batch will be redelivered.",
+    code="NotAttempted",
+)
+
+
+def _report_entry(index: int, record_id: str | None, outcome: Outcome, request_id: str) -> dict:
+    """One line of the batch report: identity, result, and the Dyplsapi-shaped body."""
+    entry: dict[str, Any] = {"Index": index, "Id": record_id, "Result": outcome.result}
+    entry.update(outcome.body)
+    if entry.get("RequestId") == request_id:  # only Dyplsapi's own request ids are worth keeping
+        del entry["RequestId"]
+    return entry

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
+from .mapping import FieldMap
 
 # name -> (default, one-line description). Credentials have no default.
 SETTINGS: dict[str, tuple[str | None, str]] = {
@@ -30,6 +31,7 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "DYPLS_BACKOFF_MAX_MS": ("3000", "Longest single retry delay in ms."),
     "AXN_DEADLINE_MARGIN_MS": ("1500", "Time kept in reserve before the function's timeout."),
     "AXN_LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR."),
+    "AXN_FIELD_MAP": ("", "JSON map from bind fields to $.paths in event messages, or constants."),
 }
 
 _LOOPBACK_NAMES = {"localhost"}
@@ -67,6 +69,7 @@ class Settings:
     backoff_max: float
     deadline_margin: float
     log_level: str
+    field_map: FieldMap | None = None
 
     @property
     def host(self) -> str:
@@ -107,7 +110,14 @@ class Settings:
             backoff_max=_number(env, "DYPLS_BACKOFF_MAX_MS", 0, 60_000) / 1000,
             deadline_margin=_number(env, "AXN_DEADLINE_MARGIN_MS", 0, 60_000) / 1000,
             log_level=level,
+            field_map=FieldMap.parse(env.get("AXN_FIELD_MAP") or "", _bind_fields()),
         )
+
+
+def _bind_fields() -> set[str]:
+    from .models import BindRequest
+
+    return set(BindRequest.model_fields)
 
 
 @dataclass(frozen=True)

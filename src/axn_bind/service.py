@@ -13,8 +13,9 @@ from typing import Any
 
 from .config import Settings, credentials_from
 from .dypls import Deadline, DyplsClient
-from .errors import AxnError, Kind, UpstreamError
+from .errors import AxnError, Kind, RequestValidationError, UpstreamError
 from .log import log, mask_phone
+from .mapping import FieldMap
 from .models import build_request
 
 BOUND, REJECTED, FAILED = "bound", "rejected", "failed"
@@ -51,12 +52,27 @@ class BindService:
         self.settings = settings
         self.client = client or DyplsClient(settings)
 
-    def bind(self, payload: Any, *, context: Any, deadline: Deadline, request_id: str) -> Outcome:
+    def bind(
+        self,
+        payload: Any,
+        *,
+        context: Any,
+        deadline: Deadline,
+        request_id: str,
+        field_map: FieldMap | None = None,
+        message_id: str | None = None,
+    ) -> Outcome:
         """Bind one payload; never raises for anything the payload or Dyplsapi can cause."""
         started = time.monotonic()
         request = None
         try:
-            request = build_request(payload, default_pool=self.settings.pool_key)
+            try:
+                request = build_request(
+                    field_map.apply(payload) if field_map else payload,
+                    default_pool=self.settings.pool_key,
+                )
+            except RequestValidationError as error:
+                raise (field_map.explain(error) if field_map else error) from None
             creds = credentials_from(context=context)
             result = self.client.call("BindAxnExtension", request.to_params(), creds, deadline)
             outcome = self._bound(result.body, request_id)
@@ -66,6 +82,7 @@ class BindService:
             "bind",
             logging.INFO if outcome.result != FAILED else logging.WARNING,
             result=outcome.result,
+            message_id=message_id,
             code=outcome.body.get("Code"),
             status=outcome.status,
             pool=request.PoolKey if request else None,

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: test lint unit run invoke emulator package clean
+.PHONY: test lint unit run invoke emulator package bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	rm -rf $(VENV)
@@ -36,3 +36,7 @@ invoke: $(STAMP)
 
 clean:
 	rm -rf .venv .venv-* build .pytest_cache .ruff_cache
+
+## make bench: cold-start and warm-path latency against the emulator
+bench: $(STAMP)
+	$(BIN)/python -m tools.bench

@@ -34,6 +34,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes; no 40 ms stall
     server_version = "dypls-emulator"
     sys_version = ""
     server: _HTTPServer

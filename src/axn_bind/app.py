@@ -120,12 +120,14 @@ def _serve_batch(batch: Batch, context: Any, request_id: str) -> dict[str, Any]:
         ) from None
     settings = svc.settings
     deadline = Deadline.from_context(context, settings.deadline_margin)
-    one_call = settings.connect_timeout + settings.read_timeout
+    # A record is started only with time for a healthy call left: a full connect + read timeout,
+    # capped at RECORD_MIN_SECONDS so that short functions still make progress.
+    needed = min(settings.connect_timeout + settings.read_timeout, RECORD_MIN_SECONDS)
     entries: list[dict[str, Any]] = []
     for index, record in enumerate(batch.records):
         if record.error is not None:
             outcome = Outcome.from_error(record.error, request_id)
-        elif index > 0 and deadline.remaining() < one_call:
+        elif index > 0 and deadline.remaining() < needed:
             outcome = Outcome.from_error(NOT_ATTEMPTED, request_id)
         else:
             outcome = svc.bind(
@@ -160,6 +162,7 @@ def _serve_batch(batch: Batch, context: Any, request_id: str) -> dict[str, Any]:
     return report
 
 
+RECORD_MIN_SECONDS = 1.0
 NOT_ATTEMPTED = DeadlineExceededError(
     "Not attempted: too little of the function's time was left; the batch will be redelivered.",
     code="NotAttempted",

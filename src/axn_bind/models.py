@@ -72,7 +72,10 @@ def parse_expiration(value: Any) -> datetime:
 class BindRequest(BaseModel):
     """One BindAxnExtension call. Unknown fields are rejected so a typo cannot drop a parameter."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+    # Numbers are accepted for text fields (an order id often arrives as a JSON number).
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, frozen=True, coerce_numbers_to_str=True
+    )
 
     PoolKey: str = Field(min_length=1, max_length=64)
     PhoneNoA: str

@@ -49,17 +49,19 @@ def parse_event(event: Any) -> Invocation:
     try:
         value = load_json(event, "event")
     except MalformedRequestError as error:
-        value = _raw_text_payload(event, error)
+        return _raw_message(event, error)
     return _classify(value)
 
 
-def _raw_text_payload(event: bytes, error: AxnError) -> Any:
+def _raw_message(event: bytes, error: AxnError) -> Batch:
     """An event that is not JSON: Base64 of JSON (a raw MNS topic STREAM body) or unsupported."""
     try:
-        return load_json(b64decode(event.decode("ascii"), "event"), "event")
+        payload = load_json(b64decode(event.decode("ascii"), "event"), "event")
     except (AxnError, UnicodeDecodeError):
-        pass
-    if b"{" in event[:1] or b"[" in event[:1]:
+        payload = None
+    if payload is not None:
+        return ev.from_raw_message(payload)
+    if event.lstrip()[:1] in (b"{", b"["):
         raise error  # it meant to be JSON: say what is wrong with it
     raise UnsupportedEventError(
         f"The event is {len(event)} bytes that are neither JSON nor Base64 of JSON; expected a "
@@ -68,6 +70,8 @@ def _raw_text_payload(event: bytes, error: AxnError) -> Any:
 
 
 def _classify(value: Any) -> Invocation:
+    if isinstance(value, str) and value.strip()[:1] in ("{", "["):
+        value = load_json(value, "event (JSON text inside a JSON string)")
     if isinstance(value, list):
         return _classify_list(value)
     if not isinstance(value, dict):

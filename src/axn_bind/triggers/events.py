@@ -75,6 +75,9 @@ def from_timer(value: dict[str, Any]) -> Batch:
     except AxnError as error:
         return Batch("timer", [Record(base, error=error)])
     if isinstance(payload, list):
+        if not payload:
+            error = MalformedRequestError("The timer payload is an empty array; nothing to bind.")
+            return Batch("timer", [Record(base, error=error)])
         return Batch("timer", [Record(f"{base}#{i}", item) for i, item in enumerate(payload)])
     return Batch("timer", [Record(base, payload)])
 
@@ -169,6 +172,11 @@ def is_mns_topic_stream(value: Any) -> bool:
 
 def from_mns_topic_stream(value: dict[str, Any]) -> Batch:
     return Batch("mns-topic", [_record(None, value.get("body"), "MNS topic message")])
+
+
+def from_raw_message(payload: Any) -> Batch:
+    """A raw MNS topic STREAM body that arrived Base64-encoded (a direct call never does)."""
+    return Batch("mns-topic", [Record(None, payload)])
 
 
 def from_direct_batch(items: list[Any]) -> Batch:

@@ -28,7 +28,7 @@ def load_json(data: bytes | str, what: str = "body") -> Any:
     """Decode ``data`` as JSON; MalformedRequestError names ``what`` and the problem."""
     if isinstance(data, bytes):
         try:
-            data = data.decode("utf-8")
+            data = data.decode("utf-8-sig")  # a leading byte-order mark is tolerated
         except UnicodeDecodeError:
             raise MalformedRequestError(f"The {what} is not UTF-8 text.") from None
     try:

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     initialize(FcContext())
     server = HTTPServer((args.host, args.port), TriggerHandler)
-    url = f"http://{args.host}:{args.port}/"
+    url = f"http://{args.host}:{server.server_address[1]}/"
     print(f"Dyplsapi emulator on {emulator.url}; function on {url}")
     example = json.dumps({"PhoneNoA": "13900000001", "TtlSeconds": 3600})
     print(f"Try: curl -s -X POST {url} -H 'Content-Type: application/json' -d '{example}'")

@@ -1,13 +1,22 @@
-"""Shared fixtures: a real Dyplsapi emulator on loopback and the function pointed at it."""
+"""Shared fixtures: a real Dyplsapi emulator on loopback, the function pointed at it, and a real
+Redis.
+
+The Redis fixtures use ``AXN_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/13``) and FLUSHDB
+that database before each test. Without a server they skip with how to start one, except under
+``CI=true``, where they fail: CI must never pass by skipping the store that guards against
+double bindings.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from axn_bind import app, config
+from tests.idempotency.support import exclusive_database, redis_test_url, redis_unavailable
 from tools.dypls_emulator import Emulator
 from tools.fc_local import FcContext, http_event, local_env
 
@@ -48,11 +57,41 @@ def env(emulator, monkeypatch):
     app.reset()
 
 
-def call(event: bytes | dict[str, Any], context: FcContext | None = None) -> Any:
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    """The test Redis URL, once it has answered a PING."""
+    import redis
+
+    url = redis_test_url()
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        redis_unavailable(url, type(exc).__name__)
+    finally:
+        client.close()
+    return url
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> Iterator[str]:
+    """The test Redis URL with its database emptied, held by this test alone."""
+    import redis
+
+    with exclusive_database(redis_server):
+        client = redis.Redis.from_url(redis_server)
+        try:
+            client.flushdb()
+        finally:
+            client.close()
+        yield redis_server
+
+
+def call(event: bytes | dict[str, Any] | list[Any], context: FcContext | None = None) -> Any:
     """Invoke the handler as FC does: bytes in, whatever it returns out."""
     from index import handler
 
-    if isinstance(event, dict):
+    if isinstance(event, (dict, list)):
         event = json.dumps(event, ensure_ascii=False).encode()
     return handler(event, context or FcContext())
 

@@ -85,14 +85,22 @@ def handle(event: Any, context: Any) -> Any:
         return outcome.body
 
 
-def _bind(payload: Any, context: Any, request_id: str) -> Outcome:
+def _bind(
+    payload: Any, context: Any, request_id: str, idempotency_key: str | None = None
+) -> Outcome:
     try:
         svc = service()
     except ConfigurationError as error:
         log("configuration_error", logging.ERROR, code=error.code, reason=error.message)
         return Outcome.from_error(error, request_id)
     deadline = Deadline.from_context(context, svc.settings.deadline_margin)
-    return svc.bind(payload, context=context, deadline=deadline, request_id=request_id)
+    return svc.bind(
+        payload,
+        context=context,
+        deadline=deadline,
+        request_id=request_id,
+        idempotency_key=idempotency_key,
+    )
 
 
 def _serve_http(req: HttpRequest, context: Any, request_id: str) -> dict[str, Any]:
@@ -102,7 +110,9 @@ def _serve_http(req: HttpRequest, context: Any, request_id: str) -> dict[str, An
         log("http_rejected", logging.INFO, code=error.code, method=req.method, status=error.status)
         headers = {"Allow": "POST"} if error.status == 405 else None
         return http_response(Outcome.from_error(error, request_id), headers)
-    return http_response(_bind(payload, context, request_id))
+    return http_response(
+        _bind(payload, context, request_id, idempotency_key=req.header("idempotency-key"))
+    )
 
 
 def _serve_direct(req: DirectRequest, context: Any, request_id: str) -> Outcome:
@@ -172,6 +182,8 @@ NOT_ATTEMPTED = DeadlineExceededError(
 def _report_entry(index: int, record_id: str | None, outcome: Outcome, request_id: str) -> dict:
     """One line of the batch report: identity, result, and the Dyplsapi-shaped body."""
     entry: dict[str, Any] = {"Index": index, "Id": record_id, "Result": outcome.result}
+    if outcome.replayed:
+        entry["Replayed"] = True
     entry.update(outcome.body)
     if entry.get("RequestId") == request_id:  # only Dyplsapi's own request ids are worth keeping
         del entry["RequestId"]

@@ -32,6 +32,9 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "AXN_DEADLINE_MARGIN_MS": ("1500", "Time kept in reserve before the function's timeout."),
     "AXN_LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR."),
     "AXN_FIELD_MAP": ("", "JSON map from bind fields to $.paths in event messages, or constants."),
+    "AXN_IDEMPOTENCY_URL": ("memory://", "memory:// (one instance) or redis:// / rediss:// URL."),
+    "AXN_IDEMPOTENCY_TTL_SECONDS": ("86400", "How long idempotency records are kept."),
+    "AXN_UNKNOWN_OUTCOME": ("reexecute", "After an unknown outcome: reexecute or refuse."),
 }
 
 _LOOPBACK_NAMES = {"localhost"}
@@ -70,6 +73,9 @@ class Settings:
     deadline_margin: float
     log_level: str
     field_map: FieldMap | None = None
+    idempotency_url: str = "memory://"
+    idempotency_ttl: int = 86400
+    unknown_outcome: str = "reexecute"
 
     @property
     def host(self) -> str:
@@ -99,6 +105,11 @@ class Settings:
                 f"AXN_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}."
             )
         pool = (env.get("AXN_POOL_KEY") or "").strip()
+        unknown = (env.get("AXN_UNKNOWN_OUTCOME") or "reexecute").strip().lower()
+        if unknown not in ("reexecute", "refuse"):
+            raise ConfigurationError(
+                f"AXN_UNKNOWN_OUTCOME must be reexecute or refuse, got {unknown!r}."
+            )
         return cls(
             pool_key=pool,
             endpoint=endpoint,
@@ -111,6 +122,9 @@ class Settings:
             deadline_margin=_number(env, "AXN_DEADLINE_MARGIN_MS", 0, 60_000) / 1000,
             log_level=level,
             field_map=FieldMap.parse(env.get("AXN_FIELD_MAP") or "", _bind_fields()),
+            idempotency_url=(env.get("AXN_IDEMPOTENCY_URL") or "memory://").strip(),
+            idempotency_ttl=int(_number(env, "AXN_IDEMPOTENCY_TTL_SECONDS", 3600, 30 * 86400)),
+            unknown_outcome=unknown,
         )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .service import Outcome
@@ -11,11 +10,13 @@ from .service import Outcome
 def http_response(outcome: Outcome, extra_headers: dict[str, str] | None = None) -> dict[str, Any]:
     """``{statusCode, headers, isBase64Encoded, body}`` with a JSON body, as FC and API Gateway need."""
     headers = {"Content-Type": "application/json; charset=utf-8", **outcome.headers}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
     if extra_headers:
         headers.update(extra_headers)
     return {
         "statusCode": outcome.status,
         "headers": headers,
         "isBase64Encoded": False,
-        "body": json.dumps(outcome.body, ensure_ascii=False, separators=(",", ":")),
+        "body": outcome.body_text(),  # a replay is the stored text, byte for byte
     }

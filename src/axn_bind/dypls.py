@@ -40,7 +40,7 @@ from .errors import (
 from .log import log
 from .signing import canonical_query, new_nonce, sign_v1, sign_v3, utc_timestamp
 
-_MIN_ATTEMPT_SECONDS = 0.5  # never start a call with less time than this left
+MIN_ATTEMPT_SECONDS = 0.5  # never start a call with less time than this left
 _STRING_TO_SIGN = re.compile(r"\s*server string to sign is:.*", re.DOTALL)
 
 
@@ -131,7 +131,7 @@ class DyplsClient:
         while True:
             attempt += 1
             budget = deadline.remaining()
-            if budget < _MIN_ATTEMPT_SECONDS:
+            if budget < MIN_ATTEMPT_SECONDS:
                 raise DeadlineExceededError(
                     "Too little of the function's time was left to call Dyplsapi; nothing was "
                     "sent. Raise the function timeout or retry."
@@ -208,7 +208,7 @@ class DyplsClient:
         if attempt >= self.settings.max_attempts:
             return False
         delay = self._backoff(attempt) if hint is None else hint
-        if deadline.remaining() - delay < _MIN_ATTEMPT_SECONDS + self.settings.connect_timeout:
+        if deadline.remaining() - delay < MIN_ATTEMPT_SECONDS + self.settings.connect_timeout:
             return False
         log("dypls_retry", logging.WARNING, action=action, attempt=attempt, code=code,
             delay_ms=round(delay * 1000))  # fmt: skip

@@ -1,0 +1,107 @@
+"""Idempotency store: at most one BindAxnExtension call per idempotency key.
+
+BindAxnExtension is not idempotent, and Function Compute, EventBridge, MNS and HTTP clients all
+redeliver. Before calling Dyplsapi the service calls ``begin`` for the key; only a caller told
+``started`` makes the call. Afterwards it calls ``complete`` with the exact answer (replayed to
+every redelivery), ``mark_unknown`` when a binding may or may not exist, or ``release`` when the
+failure provably reached nobody. An owner that dies mid-call leaves an IN_PROGRESS record whose
+lease runs out: that is an unknown outcome too, and like UNKNOWN it is replaced only
+when the caller asks for a take-over.
+
+Backends: ``memory://`` (one instance only; :mod:`.memory`) and ``redis://`` / ``rediss://``
+(shared; :mod:`.redis_store`, which alone imports redis-py, and only when such a URL is opened).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import urlsplit
+
+from ..errors import ConfigurationError
+from .base import (
+    ENV_VAR,
+    Begin,
+    IdempotencyStore,
+    Outcome,
+    Record,
+    State,
+    StoreUnavailableError,
+)
+from .memory import MemoryStore
+
+__all__ = [
+    "ENV_VAR",
+    "Begin",
+    "IdempotencyStore",
+    "MemoryStore",
+    "Outcome",
+    "Record",
+    "State",
+    "StoreUnavailableError",
+    "open_store",
+    "store_key",
+]
+
+KEY_PREFIX = "axn:idem:"
+_FORMS = "memory://, redis://[:password@]host[:port][/db] or rediss://… (TLS)"
+
+
+def store_key(namespace: str, key: str) -> str:
+    """The store key for an idempotency ``key`` within ``namespace`` (e.g. the caller's identity).
+
+    Hashed, so client-chosen keys of any length or content make fixed-size Redis keys and leak
+    nothing to whoever lists them. The namespace may not contain NUL, which keeps the mapping
+    one-to-one.
+    """
+    if not isinstance(namespace, str) or "\x00" in namespace:
+        raise ValueError("namespace must be a string without NUL characters")
+    if not isinstance(key, str) or not key:
+        raise ValueError("key must be a non-empty string")
+    digest = hashlib.sha256(f"{namespace}\x00{key}".encode("utf-8", "surrogatepass")).hexdigest()
+    return KEY_PREFIX + digest
+
+
+def open_store(
+    url: str, *, connect_timeout: float = 1.0, socket_timeout: float = 1.0
+) -> IdempotencyStore:
+    """The store ``url`` (the value of AXN_IDEMPOTENCY_URL) names; empty means ``memory://``.
+
+    Raises ConfigurationError for anything else; the message never repeats the value, which may
+    hold a password. Opening a Redis store does not connect: the first operation does, and
+    raises StoreUnavailableError if the server cannot be reached.
+    """
+    text = (url or "").strip()
+    if not text:
+        return MemoryStore()
+    try:
+        parts = urlsplit(text)
+        scheme = parts.scheme.lower()
+        if scheme == "memory":
+            if parts.netloc or parts.path not in ("", "/") or parts.query or parts.fragment:
+                raise ConfigurationError(f"{ENV_VAR}: memory:// takes no host, path or options.")
+            return MemoryStore()
+        if scheme not in ("redis", "rediss"):
+            raise ConfigurationError(
+                f"{ENV_VAR} must be {_FORMS}; the value set is not one of these "
+                "(it is not shown: it may hold a password)."
+            )
+        port = parts.port  # raises ValueError when not a number in 0..65535
+    except ValueError:
+        raise ConfigurationError(
+            f"{ENV_VAR} is not a valid URL (e.g. a port that is not a number); expected {_FORMS}."
+        ) from None
+    if not parts.hostname:
+        raise ConfigurationError(f"{ENV_VAR} must name the Redis host: {_FORMS}.")
+    if port == 0:
+        raise ConfigurationError(f"{ENV_VAR}: the port must be between 1 and 65535.")
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        raise ConfigurationError(
+            f"{ENV_VAR}: the path must be a database number such as /0, got /{db}."
+        )
+    if parts.fragment:
+        raise ConfigurationError(f"{ENV_VAR} must not have a #fragment.")
+
+    from .redis_store import RedisStore  # imports redis-py: only now, only for a Redis URL
+
+    return RedisStore(text, connect_timeout=connect_timeout, socket_timeout=socket_timeout)

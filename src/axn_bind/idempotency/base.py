@@ -1,0 +1,155 @@
+"""The values and rules both store backends share: states, records, outcomes, the error, checks."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from ..errors import AxnError, Kind
+
+ENV_VAR = "AXN_IDEMPOTENCY_URL"
+
+
+class State(str, Enum):
+    """Where a key's one BindAxnExtension call stands."""
+
+    IN_PROGRESS = "IN_PROGRESS"  # an invocation owns the key and may be calling Dyplsapi now
+    COMPLETED = "COMPLETED"  # the answer is known and stored; replay it
+    UNKNOWN = "UNKNOWN"  # the call was made and its outcome is unknown: a binding may exist
+
+
+class Outcome(str, Enum):
+    """What ``begin`` found and did (one value per branch, decided atomically by the store)."""
+
+    STARTED = "started"  # no record: the caller owns the key now
+    TAKEN_OVER = "taken_over"  # UNKNOWN / expired lease replaced: the caller owns the key now
+    KEY_REUSED = "key_reused"  # the record's fingerprint differs (any state); nothing changed
+    COMPLETED = "completed"  # replay ``record.response``
+    IN_PROGRESS = "in_progress"  # another invocation holds a live lease
+    UNKNOWN = "unknown"  # UNKNOWN record, take-over not allowed
+    LEASE_EXPIRED = "lease_expired"  # IN_PROGRESS whose owner died (outcome unknown), no take-over
+
+    @property
+    def started(self) -> bool:
+        return self in (Outcome.STARTED, Outcome.TAKEN_OVER)
+
+
+@dataclass(frozen=True)
+class Record:
+    state: State
+    fingerprint: str
+    token: str  # owner of an IN_PROGRESS record (random per begin)
+    lease_until: float  # epoch seconds (the Redis server's clock); meaningful for IN_PROGRESS
+    response: str | None  # exact JSON text of the stored answer (COMPLETED / UNKNOWN)
+    status: int | None  # HTTP status of the stored answer
+    upstream_request_id: str | None
+    created_at: float  # epoch seconds when this record (this attempt) was created
+
+
+@dataclass(frozen=True)
+class Begin:
+    started: bool  # True: the caller owns the key (IN_PROGRESS with ``token``) and calls Dyplsapi
+    token: str | None
+    record: Record | None  # existing record if not started; the replaced one on a take-over
+    outcome: Outcome  # which branch was taken (tells a live lease from an expired one)
+
+
+class StoreUnavailableError(AxnError):
+    """The idempotency store could not be reached or refused the operation; fail closed."""
+
+    code = "IdempotencyStoreUnavailable"
+    status = 503
+    kind = Kind.UNAVAILABLE
+
+
+class IdempotencyStore(Protocol):
+    def begin(
+        self,
+        key: str,
+        fingerprint: str,
+        *,
+        lease_seconds: float,
+        ttl_seconds: int,
+        take_over_unknown: bool,
+    ) -> Begin: ...
+
+    def complete(
+        self,
+        key: str,
+        token: str,
+        *,
+        response: str,
+        status: int,
+        ttl_seconds: int,
+        upstream_request_id: str | None = None,
+    ) -> bool: ...
+
+    def mark_unknown(
+        self,
+        key: str,
+        token: str,
+        *,
+        response: str,
+        status: int,
+        ttl_seconds: int,
+        upstream_request_id: str | None,
+    ) -> bool: ...
+
+    def release(self, key: str, token: str) -> bool: ...
+
+    def get(self, key: str) -> Record | None: ...
+
+    def clear(self, key: str) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def new_token() -> str:
+    return secrets.token_hex(16)
+
+
+def check_text(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string")
+    return value
+
+
+def check_ttl(ttl_seconds: object) -> int:
+    if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds < 1:
+        raise ValueError(f"ttl_seconds must be a whole number of seconds >= 1, got {ttl_seconds!r}")
+    return ttl_seconds
+
+
+def check_begin(
+    key: str, fingerprint: str, lease_seconds: float, ttl_seconds: int
+) -> tuple[float, int]:
+    """Validate ``begin``'s arguments; a record must outlive its lease, or a live call is lost."""
+    check_text("key", key)
+    check_text("fingerprint", fingerprint)
+    ttl = check_ttl(ttl_seconds)
+    if (
+        isinstance(lease_seconds, bool)
+        or not isinstance(lease_seconds, (int, float))
+        or not math.isfinite(lease_seconds)
+        or lease_seconds < 0.001
+    ):
+        raise ValueError(f"lease_seconds must be a positive number, got {lease_seconds!r}")
+    if ttl < lease_seconds:
+        raise ValueError(
+            f"ttl_seconds ({ttl}) must be at least lease_seconds ({lease_seconds:g}): the record "
+            "must outlive the lease so that an owner's death is seen as an unknown outcome"
+        )
+    return float(lease_seconds), ttl
+
+
+def check_finish(key: str, token: str, response: str, status: int, ttl_seconds: int) -> None:
+    check_text("key", key)
+    check_text("token", token)
+    if not isinstance(response, str):
+        raise ValueError("response must be the JSON text (str) of the answer")
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise ValueError(f"status must be an HTTP status code, got {status!r}")
+    check_ttl(ttl_seconds)

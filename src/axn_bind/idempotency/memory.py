@@ -1,0 +1,203 @@
+"""In-process idempotency store: a dict behind a lock, with expiry.
+
+It protects one function instance only. Function Compute runs several instances at once and
+starts new ones freely, so a redelivery that lands on another instance is not seen here: use the
+Redis backend (``AXN_IDEMPOTENCY_URL=redis://…``) in production. The rules are the same as the
+Redis backend's, so tests of the service against this store hold for both.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from ..log import log
+from .base import (
+    Begin,
+    Outcome,
+    Record,
+    State,
+    check_begin,
+    check_finish,
+    check_text,
+    new_token,
+)
+
+_SWEEP_EVERY = 60.0  # seconds between full scans for expired records
+
+
+@dataclass
+class _Entry:
+    record: Record
+    expires_at: float
+    previous: Record | None = None  # the record a take-over replaced (restored by ``release``)
+
+
+class MemoryStore:
+    """Single-instance store; every operation holds one lock, so each transition is atomic."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[str, _Entry] = {}
+        self._next_sweep = clock() + _SWEEP_EVERY
+        if os.environ.get("FC_FUNCTION_NAME") or os.environ.get("FC_INSTANCE_ID"):
+            log(
+                "idempotency_memory_store",
+                logging.WARNING,
+                message="The in-memory idempotency store protects only this one instance; "
+                "a redelivery handled by another instance can create a second binding. "
+                "Set AXN_IDEMPOTENCY_URL to a redis:// or rediss:// URL.",
+            )
+
+    # -- helpers (call with the lock held) --------------------------------------------------
+
+    def _live(self, key: str, now: float) -> _Entry | None:
+        if now >= self._next_sweep:
+            for k in [k for k, e in self._entries.items() if e.expires_at <= now]:
+                del self._entries[k]
+            self._next_sweep = now + _SWEEP_EVERY
+        entry = self._entries.get(key)
+        if entry is not None and entry.expires_at <= now:
+            del self._entries[key]
+            return None
+        return entry
+
+    # -- API --------------------------------------------------------------------------------
+
+    def begin(
+        self,
+        key: str,
+        fingerprint: str,
+        *,
+        lease_seconds: float,
+        ttl_seconds: int,
+        take_over_unknown: bool,
+    ) -> Begin:
+        lease, ttl = check_begin(key, fingerprint, lease_seconds, ttl_seconds)
+        token = new_token()
+        with self._lock:
+            now = self._clock()
+            entry = self._live(key, now)
+
+            def own(outcome: Outcome, previous: Record | None) -> Begin:
+                record = Record(
+                    State.IN_PROGRESS, fingerprint, token, now + lease, None, None, None, now
+                )
+                self._entries[key] = _Entry(record, now + ttl, previous)
+                return Begin(True, token, previous, outcome)
+
+            if entry is None:
+                return own(Outcome.STARTED, None)
+            rec = entry.record
+            if rec.fingerprint != fingerprint:
+                return Begin(False, None, rec, Outcome.KEY_REUSED)
+            if rec.state is State.COMPLETED:
+                return Begin(False, None, rec, Outcome.COMPLETED)
+            if rec.state is State.IN_PROGRESS and rec.lease_until > now:
+                return Begin(False, None, rec, Outcome.IN_PROGRESS)
+            expired = rec.state is State.IN_PROGRESS
+            if take_over_unknown:
+                return own(Outcome.TAKEN_OVER, rec)
+            return Begin(False, None, rec, Outcome.LEASE_EXPIRED if expired else Outcome.UNKNOWN)
+
+    def _finish(
+        self,
+        state: State,
+        key: str,
+        token: str,
+        response: str,
+        status: int,
+        ttl_seconds: int,
+        upstream_request_id: str | None,
+    ) -> bool:
+        check_finish(key, token, response, status, ttl_seconds)
+        with self._lock:
+            now = self._clock()
+            entry = self._live(key, now)
+            if entry is None or entry.record.token != token:
+                return False
+            if entry.record.state is state:
+                return True  # the same call repeated (the Redis backend may replay a lost reply)
+            if entry.record.state is not State.IN_PROGRESS:
+                return False
+            entry.record = replace(
+                entry.record,
+                state=state,
+                response=response,
+                status=status,
+                upstream_request_id=upstream_request_id or None,
+            )
+            entry.expires_at = now + ttl_seconds
+            return True
+
+    def complete(
+        self,
+        key: str,
+        token: str,
+        *,
+        response: str,
+        status: int,
+        ttl_seconds: int,
+        upstream_request_id: str | None = None,
+    ) -> bool:
+        return self._finish(
+            State.COMPLETED, key, token, response, status, ttl_seconds, upstream_request_id
+        )
+
+    def mark_unknown(
+        self,
+        key: str,
+        token: str,
+        *,
+        response: str,
+        status: int,
+        ttl_seconds: int,
+        upstream_request_id: str | None,
+    ) -> bool:
+        return self._finish(
+            State.UNKNOWN, key, token, response, status, ttl_seconds, upstream_request_id
+        )
+
+    def release(self, key: str, token: str) -> bool:
+        check_text("key", key)
+        check_text("token", token)
+        with self._lock:
+            entry = self._live(key, self._clock())
+            if entry is None or entry.record.state is not State.IN_PROGRESS:
+                return False
+            if entry.record.token != token:
+                return False
+            if entry.previous is None:
+                del self._entries[key]
+            else:  # undo a take-over: the replaced record (a binding may exist) comes back
+                entry.record, entry.previous = entry.previous, None
+            return True
+
+    def get(self, key: str) -> Record | None:
+        check_text("key", key)
+        with self._lock:
+            entry = self._live(key, self._clock())
+            return None if entry is None else entry.record
+
+    def clear(self, key: str) -> bool:
+        check_text("key", key)
+        with self._lock:
+            entry = self._live(key, self._clock())
+            if entry is None:
+                return False
+            del self._entries[key]
+            return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            now = self._clock()
+            return sum(1 for e in self._entries.values() if e.expires_at > now)

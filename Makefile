@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+# FC runtime the code package is built for: python3.10 or python3.12.
+RUNTIME ?= python3.10
 
 .PHONY: test lint unit run invoke emulator package bench clean
 
@@ -33,6 +35,11 @@ emulator: $(STAMP)
 ## make invoke EVENT=events/direct.json: run one event file through the handler against the emulator
 invoke: $(STAMP)
 	$(BIN)/python -m tools.invoke $(EVENT)
+
+## make package [RUNTIME=python3.12] [PACKAGE_ARGS=--in-place]: the FC code package, no Docker
+## (build/package/ by default; --in-place puts the dependencies in src/python/ for `s deploy`)
+package: $(STAMP)
+	$(BIN)/python tools/package.py --runtime $(RUNTIME) $(PACKAGE_ARGS)
 
 clean:
 	rm -rf .venv .venv-* build .pytest_cache .ruff_cache

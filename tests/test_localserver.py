@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -43,3 +44,15 @@ def test_make_run_serves_the_readme_curl():
     logs = proc.stdout.read()
     assert "13900000001" not in logs  # the local function logs masked numbers only
     assert "139****0001" in logs
+
+
+def test_make_invoke_runs_an_event_file_against_a_fresh_emulator():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DYPLS_", "AXN_", "ALIBABA_"))}
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.invoke", "events/mns_queue_batch.json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env=env, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["Code"] == "OK"
+    assert {r["Result"] for r in report["Records"]} == {"bound"}

@@ -17,8 +17,16 @@ from .dypls import Deadline
 from .errors import AxnError, ConfigurationError, DeadlineExceededError, TransientFailureError
 from .log import configure, log
 from .service import BOUND, FAILED, REJECTED, BindService, Outcome
-from .triggers import Batch, DirectRequest, parse_event
+from .triggers import Batch, parse_event
 from .triggers.http import HttpRequest, bind_payload
+
+# A record of a batch is started only with time for a healthy call left: a full connect + read
+# timeout, capped at this many seconds so that short functions still make progress.
+RECORD_MIN_SECONDS = 1.0
+NOT_ATTEMPTED = DeadlineExceededError(
+    "Not attempted: too little of the function's time was left; the batch will be redelivered.",
+    code="NotAttempted",
+)
 
 _service: BindService | None = None
 
@@ -33,14 +41,20 @@ def service() -> BindService:
     return _service
 
 
+def _service_or_error() -> BindService | ConfigurationError:
+    """The service, or the configuration problem that prevents it (logged once per call)."""
+    try:
+        return service()
+    except ConfigurationError as error:
+        log("configuration_error", logging.ERROR, code=error.code, reason=error.message)
+        return error
+
+
 def warm_up() -> None:
     """Build the service ahead of the first request. A configuration problem is logged, not
     raised (that would fail every start); each invocation then answers it with a 500 that names
     the setting to fix."""
-    try:
-        service()
-    except ConfigurationError as error:
-        log("configuration_error", logging.ERROR, code=error.code, reason=error.message)
+    _service_or_error()
 
 
 def reset() -> None:
@@ -65,7 +79,7 @@ def handle(event: Any, context: Any) -> Any:
             return _serve_http(invocation, context, request_id)
         if isinstance(invocation, Batch):
             return _serve_batch(invocation, context, request_id)
-        return _serve_direct(invocation, context, request_id).body
+        return _bind(invocation.payload, context, request_id).body
     except TransientFailureError:
         raise
     except Exception as exc:  # a defect: answer it, never let it reach the platform
@@ -88,11 +102,9 @@ def handle(event: Any, context: Any) -> Any:
 def _bind(
     payload: Any, context: Any, request_id: str, idempotency_key: str | None = None
 ) -> Outcome:
-    try:
-        svc = service()
-    except ConfigurationError as error:
-        log("configuration_error", logging.ERROR, code=error.code, reason=error.message)
-        return Outcome.from_error(error, request_id)
+    svc = _service_or_error()
+    if isinstance(svc, ConfigurationError):
+        return Outcome.from_error(svc, request_id)
     deadline = Deadline.from_context(context, svc.settings.deadline_margin)
     return svc.bind(
         payload,
@@ -115,23 +127,13 @@ def _serve_http(req: HttpRequest, context: Any, request_id: str) -> dict[str, An
     )
 
 
-def _serve_direct(req: DirectRequest, context: Any, request_id: str) -> Outcome:
-    return _bind(req.payload, context, request_id)
-
-
 def _serve_batch(batch: Batch, context: Any, request_id: str) -> dict[str, Any]:
     """Bind every record on its own; report each; raise once at the end if any needs redelivery."""
-    try:
-        svc = service()
-    except ConfigurationError as error:
-        log("configuration_error", logging.ERROR, code=error.code, reason=error.message)
-        raise TransientFailureError(
-            f"{len(batch.records)} record(s) not processed: {error.message}"
-        ) from None
+    svc = _service_or_error()
+    if isinstance(svc, ConfigurationError):
+        raise TransientFailureError(f"{len(batch.records)} record(s) not processed: {svc.message}")
     settings = svc.settings
     deadline = Deadline.from_context(context, settings.deadline_margin)
-    # A record is started only with time for a healthy call left: a full connect + read timeout,
-    # capped at RECORD_MIN_SECONDS so that short functions still make progress.
     needed = min(settings.connect_timeout + settings.read_timeout, RECORD_MIN_SECONDS)
     entries: list[dict[str, Any]] = []
     for index, record in enumerate(batch.records):
@@ -170,13 +172,6 @@ def _serve_batch(batch: Batch, context: Any, request_id: str) -> dict[str, Any]:
             f"{counts[BOUND]} bound, {counts[REJECTED]} rejected for good."
         )
     return report
-
-
-RECORD_MIN_SECONDS = 1.0
-NOT_ATTEMPTED = DeadlineExceededError(
-    "Not attempted: too little of the function's time was left; the batch will be redelivered.",
-    code="NotAttempted",
-)
 
 
 def _report_entry(index: int, record_id: str | None, outcome: Outcome, request_id: str) -> dict:

@@ -210,8 +210,15 @@ class DyplsClient:
         delay = self._backoff(attempt) if hint is None else hint
         if deadline.remaining() - delay < MIN_ATTEMPT_SECONDS + self.settings.connect_timeout:
             return False
-        log("dypls_retry", logging.WARNING, action=action, attempt=attempt, code=code,
-            delay_ms=round(delay * 1000))  # fmt: skip
+        delay_ms = round(delay * 1000)
+        log(
+            "dypls_retry",
+            logging.WARNING,
+            action=action,
+            attempt=attempt,
+            code=code,
+            delay_ms=delay_ms,
+        )
         time.sleep(delay)
         return True
 

@@ -239,3 +239,30 @@ def test_same_message_id_with_different_data_is_a_rejected_record(store, emulato
     [record] = report["Records"]
     assert (record["Result"], record["Code"]) == ("rejected", "IdempotencyKeyReused")
     assert len(emulator.bindings()) == 1
+
+
+def test_batch_records_without_any_key_are_not_bound_twice_on_redelivery(store, emulator, env):
+    from axn_bind.errors import TransientFailureError
+
+    env(DYPLS_MAX_ATTEMPTS="1", AXN_IDEMPOTENCY_URL=store)
+    batch = [
+        {"PhoneNoA": "13900000031", "TtlSeconds": 3600},  # no OutOrderId, no message identity
+        {"PhoneNoA": "13900000032", "TtlSeconds": 3600},
+    ]
+    emulator.add_fault("bind_then_drop")  # record 0: unknown outcome (a binding exists)
+    emulator.add_fault("throttle")  # record 1: throttled; the batch raises for a redelivery
+    with pytest.raises(TransientFailureError):
+        call(batch)
+    report = call(batch)  # the redelivery
+    assert [r["Result"] for r in report["Records"]] == ["bound", "bound"]
+    assert "PossibleOrphanRequestId" in report["Records"][0]  # the documented re-execution
+    again = call(batch)  # a second redelivery binds nothing more
+    assert [r.get("Replayed") for r in again["Records"]] == [True, True]
+    phones = sorted(b["PhoneNoA"] for b in emulator.bindings())
+    assert phones == ["13900000031", "13900000031", "13900000032"]
+
+
+def test_a_single_direct_call_without_a_key_is_not_deduplicated(store, emulator):
+    call(REQ)
+    call(REQ)
+    assert bind_calls(emulator) == 2

@@ -149,6 +149,7 @@ def _serve_batch(batch: Batch, context: Any, request_id: str) -> dict[str, Any]:
                 request_id=request_id,
                 field_map=settings.field_map if record.foreign else None,
                 message_id=record.id,
+                content_key=True,  # a raising batch is redelivered whole: never bind twice
             )
         entries.append(_report_entry(index, record.id, outcome, request_id))
     counts = {r: sum(1 for e in entries if e["Result"] == r) for r in (BOUND, REJECTED, FAILED)}

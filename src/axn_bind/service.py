@@ -127,11 +127,14 @@ class BindService:
         field_map: FieldMap | None = None,
         message_id: str | None = None,
         idempotency_key: str | None = None,
+        content_key: bool = False,
     ) -> Outcome:
         """Bind one payload; never raises for anything the payload, Dyplsapi or the store cause.
 
         The idempotency key is ``idempotency_key`` (the HTTP header) when given, else
-        PoolKey + OutOrderId, else the event's ``message_id``; without any, no idempotency.
+        PoolKey + OutOrderId, else the event's ``message_id``, else — with ``content_key``, for
+        records of a batch that may be redelivered — the request's own fingerprint; without any,
+        no idempotency.
         """
         started = time.monotonic()
         request = None
@@ -150,6 +153,8 @@ class BindService:
                 key = "order:" + request.OutOrderId
             elif message_id:
                 key = "message:" + message_id
+            elif content_key:
+                key = "content:" + fingerprint(request)
             creds = credentials_from(context=context)
             if deadline.remaining() < MIN_ATTEMPT_SECONDS:
                 raise DeadlineExceededError(

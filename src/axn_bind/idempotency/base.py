@@ -1,12 +1,12 @@
-"""The values and rules both store backends share: states, records, outcomes, the error, checks."""
+"""What both store backends share: states, records, outcomes, the error, the checks, and the\nbase class whose public methods validate once and call the backends' atomic transitions."""
 
 from __future__ import annotations
 
 import math
 import secrets
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
 
 from ..errors import AxnError, Kind
 
@@ -65,7 +65,11 @@ class StoreUnavailableError(AxnError):
     kind = Kind.UNAVAILABLE
 
 
-class IdempotencyStore(Protocol):
+class IdempotencyStore(ABC):
+    """The store contract. ``begin``, ``complete`` and ``mark_unknown`` check their arguments
+    here, once for every backend, and call the backend's ``_begin`` / ``_finish``; each backend
+    makes those transitions atomic and provides ``release``, ``get``, ``clear`` and ``close``."""
+
     def begin(
         self,
         key: str,
@@ -74,7 +78,9 @@ class IdempotencyStore(Protocol):
         lease_seconds: float,
         ttl_seconds: int,
         take_over_unknown: bool,
-    ) -> Begin: ...
+    ) -> Begin:
+        lease, ttl = check_begin(key, fingerprint, lease_seconds, ttl_seconds)
+        return self._begin(key, fingerprint, new_token(), lease, ttl, take_over_unknown)
 
     def complete(
         self,
@@ -85,7 +91,11 @@ class IdempotencyStore(Protocol):
         status: int,
         ttl_seconds: int,
         upstream_request_id: str | None = None,
-    ) -> bool: ...
+    ) -> bool:
+        check_finish(key, token, response, status, ttl_seconds)
+        return self._finish(
+            State.COMPLETED, key, token, response, status, ttl_seconds, upstream_request_id
+        )
 
     def mark_unknown(
         self,
@@ -96,14 +106,41 @@ class IdempotencyStore(Protocol):
         status: int,
         ttl_seconds: int,
         upstream_request_id: str | None,
-    ) -> bool: ...
+    ) -> bool:
+        check_finish(key, token, response, status, ttl_seconds)
+        return self._finish(
+            State.UNKNOWN, key, token, response, status, ttl_seconds, upstream_request_id
+        )
 
+    @abstractmethod
+    def _begin(
+        self, key: str, fingerprint: str, token: str, lease: float, ttl: int, take_over: bool
+    ) -> Begin:
+        """Atomically: own ``key`` with ``token`` for ``lease`` seconds, or report the record."""
+
+    @abstractmethod
+    def _finish(
+        self,
+        state: State,
+        key: str,
+        token: str,
+        response: str,
+        status: int,
+        ttl_seconds: int,
+        upstream_request_id: str | None,
+    ) -> bool:
+        """Atomically: move ``token``'s IN_PROGRESS record to ``state`` with the answer."""
+
+    @abstractmethod
     def release(self, key: str, token: str) -> bool: ...
 
+    @abstractmethod
     def get(self, key: str) -> Record | None: ...
 
+    @abstractmethod
     def clear(self, key: str) -> bool: ...
 
+    @abstractmethod
     def close(self) -> None: ...
 
 

@@ -16,16 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..log import log
-from .base import (
-    Begin,
-    Outcome,
-    Record,
-    State,
-    check_begin,
-    check_finish,
-    check_text,
-    new_token,
-)
+from .base import Begin, IdempotencyStore, Outcome, Record, State, check_text
 
 _SWEEP_EVERY = 60.0  # seconds between full scans for expired records
 
@@ -37,7 +28,7 @@ class _Entry:
     previous: Record | None = None  # the record a take-over replaced (restored by ``release``)
 
 
-class MemoryStore:
+class MemoryStore(IdempotencyStore):
     """Single-instance store; every operation holds one lock, so each transition is atomic."""
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
@@ -67,19 +58,11 @@ class MemoryStore:
             return None
         return entry
 
-    # -- API --------------------------------------------------------------------------------
+    # -- transitions: IdempotencyStore checks the arguments, then calls these ---------------
 
-    def begin(
-        self,
-        key: str,
-        fingerprint: str,
-        *,
-        lease_seconds: float,
-        ttl_seconds: int,
-        take_over_unknown: bool,
+    def _begin(
+        self, key: str, fingerprint: str, token: str, lease: float, ttl: int, take_over: bool
     ) -> Begin:
-        lease, ttl = check_begin(key, fingerprint, lease_seconds, ttl_seconds)
-        token = new_token()
         with self._lock:
             now = self._clock()
             entry = self._live(key, now)
@@ -101,7 +84,7 @@ class MemoryStore:
             if rec.state is State.IN_PROGRESS and rec.lease_until > now:
                 return Begin(False, None, rec, Outcome.IN_PROGRESS)
             expired = rec.state is State.IN_PROGRESS
-            if take_over_unknown:
+            if take_over:
                 return own(Outcome.TAKEN_OVER, rec)
             return Begin(False, None, rec, Outcome.LEASE_EXPIRED if expired else Outcome.UNKNOWN)
 
@@ -115,7 +98,6 @@ class MemoryStore:
         ttl_seconds: int,
         upstream_request_id: str | None,
     ) -> bool:
-        check_finish(key, token, response, status, ttl_seconds)
         with self._lock:
             now = self._clock()
             entry = self._live(key, now)
@@ -135,33 +117,7 @@ class MemoryStore:
             entry.expires_at = now + ttl_seconds
             return True
 
-    def complete(
-        self,
-        key: str,
-        token: str,
-        *,
-        response: str,
-        status: int,
-        ttl_seconds: int,
-        upstream_request_id: str | None = None,
-    ) -> bool:
-        return self._finish(
-            State.COMPLETED, key, token, response, status, ttl_seconds, upstream_request_id
-        )
-
-    def mark_unknown(
-        self,
-        key: str,
-        token: str,
-        *,
-        response: str,
-        status: int,
-        ttl_seconds: int,
-        upstream_request_id: str | None,
-    ) -> bool:
-        return self._finish(
-            State.UNKNOWN, key, token, response, status, ttl_seconds, upstream_request_id
-        )
+    # -- the rest of the API ----------------------------------------------------------------
 
     def release(self, key: str, token: str) -> bool:
         check_text("key", key)

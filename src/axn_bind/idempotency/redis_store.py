@@ -44,14 +44,12 @@ from ..errors import ConfigurationError
 from .base import (
     ENV_VAR,
     Begin,
+    IdempotencyStore,
     Outcome,
     Record,
     State,
     StoreUnavailableError,
-    check_begin,
-    check_finish,
     check_text,
-    new_token,
 )
 
 T = TypeVar("T")
@@ -159,7 +157,7 @@ def _pairs(flat: Sequence[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
-class RedisStore:
+class RedisStore(IdempotencyStore):
     """Idempotency records in Redis; safe across processes and instances."""
 
     def __init__(
@@ -189,9 +187,9 @@ class RedisStore:
             )
         except ValueError as exc:  # a bad URL option; redis-py names the option, not its value
             raise ConfigurationError(f"{ENV_VAR}: {self._scrub(str(exc))}") from None
-        self._begin = self._client.register_script(BEGIN_LUA)
+        self._begin_script = self._client.register_script(BEGIN_LUA)
         self._finish_script = self._client.register_script(FINISH_LUA)
-        self._release = self._client.register_script(RELEASE_LUA)
+        self._release_script = self._client.register_script(RELEASE_LUA)
 
     # -- failure handling -------------------------------------------------------------------
 
@@ -235,26 +233,13 @@ class RedisStore:
         except (KeyError, ValueError):
             raise self._malformed() from None
 
-    # -- API --------------------------------------------------------------------------------
+    # -- transitions: IdempotencyStore checks the arguments, then calls these ---------------
 
-    def begin(
-        self,
-        key: str,
-        fingerprint: str,
-        *,
-        lease_seconds: float,
-        ttl_seconds: int,
-        take_over_unknown: bool,
-    ) -> Begin:
-        lease, ttl = check_begin(key, fingerprint, lease_seconds, ttl_seconds)
-        token = new_token()
-        return self._begin_with(key, fingerprint, token, lease, ttl, take_over_unknown)
-
-    def _begin_with(
+    def _begin(
         self, key: str, fingerprint: str, token: str, lease: float, ttl: int, take_over: bool
     ) -> Begin:
         args = [fingerprint, token, max(1, round(lease * 1000)), ttl * 1000, int(take_over)]
-        raw: Any = self._run("begin", lambda: self._begin(keys=[key], args=args))
+        raw: Any = self._run("begin", lambda: self._begin_script(keys=[key], args=args))
         outcome_text, flat = raw
         if outcome_text == "malformed":
             raise self._malformed()
@@ -266,7 +251,6 @@ class RedisStore:
 
     def _finish(
         self,
-        operation: str,
         state: State,
         key: str,
         token: str,
@@ -275,57 +259,17 @@ class RedisStore:
         ttl_seconds: int,
         upstream_request_id: str | None,
     ) -> bool:
-        check_finish(key, token, response, status, ttl_seconds)
+        operation = "complete" if state is State.COMPLETED else "mark_unknown"
         args = [token, state.value, response, status, ttl_seconds * 1000, upstream_request_id or ""]
         done = self._run(operation, lambda: self._finish_script(keys=[key], args=args))
         return bool(done)
 
-    def complete(
-        self,
-        key: str,
-        token: str,
-        *,
-        response: str,
-        status: int,
-        ttl_seconds: int,
-        upstream_request_id: str | None = None,
-    ) -> bool:
-        return self._finish(
-            "complete",
-            State.COMPLETED,
-            key,
-            token,
-            response,
-            status,
-            ttl_seconds,
-            upstream_request_id,
-        )
-
-    def mark_unknown(
-        self,
-        key: str,
-        token: str,
-        *,
-        response: str,
-        status: int,
-        ttl_seconds: int,
-        upstream_request_id: str | None,
-    ) -> bool:
-        return self._finish(
-            "mark_unknown",
-            State.UNKNOWN,
-            key,
-            token,
-            response,
-            status,
-            ttl_seconds,
-            upstream_request_id,
-        )
+    # -- the rest of the API ----------------------------------------------------------------
 
     def release(self, key: str, token: str) -> bool:
         check_text("key", key)
         check_text("token", token)
-        return bool(self._run("release", lambda: self._release(keys=[key], args=[token])))
+        return bool(self._run("release", lambda: self._release_script(keys=[key], args=[token])))
 
     def get(self, key: str) -> Record | None:
         check_text("key", key)

@@ -33,6 +33,7 @@ from axn_bind.signing import (
     sign_v3,
     utc_timestamp,
 )
+from tests import vectors
 
 _SDK_IMPORT_ERROR: ImportError | None = None
 try:
@@ -374,43 +375,15 @@ def test_official_sdk_signing_functions_are_importable() -> None:
     assert callable(SdkUtils.get_rpcsignature)
 
 
-V3_DOC_AUTH = (
-    "ACS3-HMAC-SHA256 Credential=YourAccessKeyId,SignedHeaders=host;x-acs-action;"
-    "x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version,"
-    "Signature=06563a9e1b43f5dfe96b81484da74bceab24a1d853912eee15083a6f0f3283c0"
-)
-V1_BIND_QUERY = {
-    "PoolKey": "FC100000012345678",
-    "PhoneNoA": "13900000000",
-    "Extension": "130",
-    "PhoneNoX": "17000000000",
-    "PhoneNoB": "13800000000",
-    "Expiration": "2019-09-05 12:00:00",
-    "ExpectCity": "北京",
-    "IsRecordingEnabled": "true",
-    "OutId": "order*1~a b",
-    "Action": ACTION,
-    "Version": "2017-05-25",
-    "Format": "JSON",
-    "AccessKeyId": "testid",
-    "SignatureMethod": "HMAC-SHA1",
-    "SignatureVersion": "1.0",
-    "SignatureNonce": "c0ffee00-0000-4000-8000-000000000001",
-    "Timestamp": "2019-09-05T03:00:00Z",
-    "Signature": "b+5C9ibx46EgSnyYjaelVVL1HvI=",
+# The published vectors' keys (access key id -> secret), and the signed requests as sent.
+VECTOR_KEYS = {
+    vectors.V3_DOC_KEY_ID: vectors.V3_DOC_SECRET,
+    vectors.BIND_KEY_ID: vectors.BIND_SECRET,
 }
-V1_DOC_QUERY = {
-    "Action": "DescribeDedicatedHosts",
-    "Version": "2014-05-26",
-    "Format": "JSON",
-    "RegionId": "cn-beijing",
-    "AccessKeyId": "testid",
-    "SignatureMethod": "HMAC-SHA1",
-    "SignatureNonce": "edb2b34af0af9a6d14deaf7c1a5315eb",
-    "SignatureVersion": "1.0",
-    "Timestamp": "2023-03-13T08:34:30Z",
-    "Signature": "9NaGiOspFP5UPcwX8Iwt2YJXXuk=",
-}
+V1_BIND_PARAMS = {**vectors.BIND_PARAMS, **vectors.BIND_V1_COMMON}
+V1_BIND_QUERY = {**V1_BIND_PARAMS, "Signature": vectors.BIND_V1_POST_SIGNATURE}
+V1_DOC_PARAMS, _, V1_DOC_SIGNATURE = vectors.V1_DOC_VECTORS["DescribeDedicatedHosts"]
+V1_DOC_QUERY = {**V1_DOC_PARAMS, "Signature": V1_DOC_SIGNATURE}
 
 
 @pytest.mark.parametrize(
@@ -418,19 +391,8 @@ V1_DOC_QUERY = {
     [
         pytest.param(
             "POST",
-            "/?ImageId=win2019_1809_x64_dtc_zh-cn_40G_alibase_20230811.vhd&RegionId=cn-shanghai",
-            [
-                ("Host", "ecs.cn-shanghai.aliyuncs.com"),
-                ("x-acs-action", "RunInstances"),
-                ("x-acs-version", "2014-05-26"),
-                ("x-acs-date", "2023-10-26T10:22:32Z"),
-                ("x-acs-signature-nonce", "3156853299f313e23d1673dc12e1703d"),
-                (
-                    "x-acs-content-sha256",
-                    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-                ),
-                ("Authorization", V3_DOC_AUTH),
-            ],
+            "/?" + urlencode(vectors.V3_DOC_PARAMS),
+            [*vectors.V3_DOC_HEADERS.items(), ("Authorization", vectors.V3_DOC_AUTHORIZATION)],
             id="v3-official-doc-vector",
         ),
         pytest.param("GET", "/?" + urlencode(V1_DOC_QUERY), [], id="v1-official-doc-vector"),
@@ -442,15 +404,12 @@ def test_sdk_verifier_itself_accepts_published_vectors(
 ) -> None:
     """The verifier is right independently of the project: it accepts the published vectors."""
     _require_sdk()
-    verifier = SdkVerifier(
-        {"YourAccessKeyId": ("YourAccessKeySecret", None), "testid": ("testsecret", None)},
-        max_skew=None,
-    )
+    verifier = SdkVerifier({k: (secret, None) for k, secret in VECTOR_KEYS.items()}, max_skew=None)
     verdict = verifier.verify(method, target, headers, b"")
     assert verdict.ok, verdict
-    wrong = SdkVerifier(
-        {"YourAccessKeyId": ("wrong", None), "testid": ("wrong", None)}, max_skew=None
-    ).verify(method, target, headers, b"")
+    wrong = SdkVerifier({k: ("wrong", None) for k in VECTOR_KEYS}, max_skew=None).verify(
+        method, target, headers, b""
+    )
     assert not wrong.ok
     assert wrong.reason == "signature mismatch"
 

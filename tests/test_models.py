@@ -102,7 +102,12 @@ def test_required_fields_are_named():
     assert errs["PoolKey"].startswith("is required")
     assert "AXN_POOL_KEY" in errs["PoolKey"]
     assert errs["PhoneNoA"] == "is required"
-    assert errs["Expiration"] == "is required"
+    assert errs["Expiration"] == "is required (or give TtlSeconds)"
+
+
+def test_every_field_problem_is_reported_at_once():
+    errs = errors_of({"PoolKey": "P", "PhoneNoA": "12", "TtlSeconds": 5, "PhoneNoB": "x"})
+    assert set(errs) == {"PhoneNoA", "TtlSeconds", "PhoneNoB"}
 
 
 def test_pool_key_falls_back_to_the_configured_default():

@@ -73,13 +73,11 @@ class BindRequest(BaseModel):
     """One BindAxnExtension call. Unknown fields are rejected so a typo cannot drop a parameter."""
 
     # Numbers are accepted for text fields (an order id often arrives as a JSON number).
-    model_config = ConfigDict(
-        extra="forbid", str_strip_whitespace=True, frozen=True, coerce_numbers_to_str=True
-    )
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, coerce_numbers_to_str=True)
 
     PoolKey: str = Field(min_length=1, max_length=64)
     PhoneNoA: str
-    Expiration: datetime
+    Expiration: datetime | None = None  # always set once validated (from TtlSeconds if need be)
     TtlSeconds: int | None = Field(default=None, exclude=True)
     Extension: str | None = None
     PhoneNoX: str | None = None
@@ -101,22 +99,19 @@ class BindRequest(BaseModel):
             raise ValueError("(request): a bind request must be a JSON object")
         # Empty optional values (as form bodies and query strings send them) mean "not given".
         data = {k: v for k, v in data.items() if v is not None and v != ""}
-        ttl = data.get("TtlSeconds")
-        if ttl is not None and "Expiration" in data:
-            raise ValueError("TtlSeconds: give either Expiration or TtlSeconds, not both")
-        if ttl is not None:
-            if isinstance(ttl, bool) or not (
-                isinstance(ttl, int) or (isinstance(ttl, str) and ttl.strip().isdigit())
-            ):
-                raise ValueError("TtlSeconds: must be a whole number of seconds")
-            seconds = int(ttl)
-            if not MIN_LEAD_SECONDS < seconds <= MAX_TTL_SECONDS:
-                raise ValueError(
-                    f"TtlSeconds: must be more than {MIN_LEAD_SECONDS} and at most {MAX_TTL_SECONDS}"
-                )
-            data["TtlSeconds"] = seconds
-            data["Expiration"] = datetime.now(SHANGHAI) + timedelta(seconds=seconds)
         return data
+
+    @field_validator("TtlSeconds", mode="before")
+    @classmethod
+    def _ttl(cls, value: Any) -> int:
+        if isinstance(value, bool) or not (
+            isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
+        ):
+            raise ValueError("must be a whole number of seconds")
+        seconds = int(value)
+        if not MIN_LEAD_SECONDS < seconds <= MAX_TTL_SECONDS:
+            raise ValueError(f"must be more than {MIN_LEAD_SECONDS} and at most {MAX_TTL_SECONDS}")
+        return seconds
 
     @field_validator("PhoneNoA", "PhoneNoB", "PhoneNoX", mode="before")
     @classmethod
@@ -155,12 +150,19 @@ class BindRequest(BaseModel):
         return text
 
     @model_validator(mode="after")
-    def _extension_needs_x(self) -> BindRequest:
+    def _cross_field_rules(self) -> BindRequest:
         if self.Extension is not None and self.PhoneNoX is None:
             raise ValueError("Extension: can only be given together with PhoneNoX")
+        if self.TtlSeconds is not None:
+            if self.Expiration is not None:
+                raise ValueError("TtlSeconds: give either Expiration or TtlSeconds, not both")
+            self.Expiration = datetime.now(SHANGHAI) + timedelta(seconds=self.TtlSeconds)
+        elif self.Expiration is None:
+            raise ValueError("Expiration: is required (or give TtlSeconds)")
         return self
 
     def expiration_text(self) -> str:
+        assert self.Expiration is not None  # set by _cross_field_rules
         return self.Expiration.astimezone(SHANGHAI).strftime(EXPIRATION_FORMAT)
 
     def to_params(self) -> dict[str, str]:
@@ -202,5 +204,12 @@ def build_request(data: Any, *, default_pool: str = "") -> BindRequest:
         for err in errors:
             if err["Field"] == "PoolKey" and err["Message"] == "is required":
                 err["Message"] = "is required (or set AXN_POOL_KEY for the function)"
+        if isinstance(data, dict) and all(
+            data.get(k) in (None, "") for k in ("Expiration", "TtlSeconds")
+        ):
+            # The cross-field rule runs only once every field is valid; name it with the rest.
+            missing = {"Field": "Expiration", "Message": "is required (or give TtlSeconds)"}
+            if missing not in errors:
+                errors.append(missing)
         summary = "; ".join(f"{e['Field']} {e['Message']}" for e in errors)
         raise RequestValidationError(f"Invalid bind request: {summary}.", errors=errors) from None

@@ -266,3 +266,22 @@ def test_a_single_direct_call_without_a_key_is_not_deduplicated(store, emulator)
     call(REQ)
     call(REQ)
     assert bind_calls(emulator) == 2
+
+
+def test_key_reuse_is_refused_while_the_first_call_is_in_progress(store, emulator):
+    emulator.add_fault("delay", seconds=1.0)
+    results = {}
+    thread = threading.Thread(
+        target=lambda: results.update(first=post(REQ, headers={"Idempotency-Key": "k-8"}))
+    )
+    thread.start()
+    for _ in range(200):  # until the emulator has taken the delayed call (the key is held)
+        if not emulator.faults():
+            break
+        threading.Event().wait(0.01)
+    other = {**REQ, "PhoneNoA": "13900000008"}
+    status, _, body = post(other, headers={"Idempotency-Key": "k-8"})
+    thread.join()
+    assert (status, body["Code"]) == (409, "IdempotencyKeyReused")
+    assert results["first"][0] == 200
+    assert bind_calls(emulator) == 1

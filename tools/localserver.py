@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import parse_qsl
 
 from tools.dypls_emulator import Emulator
 from tools.fc_local import FcContext, http_event, local_env
@@ -27,8 +28,6 @@ class TriggerHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         path, _, query = self.path.partition("?")
-        from urllib.parse import parse_qsl
-
         event = http_event(
             self.command,
             body,

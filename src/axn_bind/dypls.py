@@ -14,7 +14,6 @@ import logging
 import random
 import re
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -61,12 +60,6 @@ class Deadline:
 
     def remaining(self) -> float:
         return float("inf") if self._end is None else self._end - time.monotonic()
-
-
-@dataclass(frozen=True)
-class CallResult:
-    body: dict[str, Any]
-    attempts: int
 
 
 def _before_send(exc: requests.ConnectionError) -> bool:
@@ -124,7 +117,7 @@ class DyplsClient:
 
     def call(
         self, action: str, params: dict[str, str], creds: Credentials, deadline: Deadline
-    ) -> CallResult:
+    ) -> dict[str, Any]:
         """Send ``action`` and return the body of an ``OK`` answer, or raise an AxnError."""
         s = self.settings
         attempt = 0
@@ -156,8 +149,6 @@ class DyplsClient:
                     if self._wait_to_retry(attempt, None, deadline, action, error.code):
                         continue
                     raise error from None
-                if isinstance(exc, requests.ReadTimeout):
-                    raise self._timeout() from None
                 raise UpstreamConnectionLostError(
                     "The connection to Dyplsapi broke after the request was sent; the binding "
                     "may or may not exist."
@@ -183,7 +174,7 @@ class DyplsClient:
                 elapsed_ms=elapsed_ms,
             )
             if response.status_code == 200 and code == "OK":
-                return CallResult(body, attempt)
+                return body
             cls = classify_upstream(code, response.status_code)
             retry_after = _retry_after_seconds(response)
             message = _STRING_TO_SIGN.sub("", str(body.get("Message") or "")).strip()

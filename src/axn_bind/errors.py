@@ -7,7 +7,7 @@ the idempotency store agree on what a code means.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -176,7 +176,7 @@ class UpstreamClass:
     kind: Kind
     retry: bool = False  # retried inside the invocation (only where nothing can have been bound)
     hint: str = ""  # what to do, appended to the upstream message
-    fresh_nonce_only: bool = field(default=False)  # retry at once, no backoff
+    fresh_nonce_only: bool = False  # retry at once, no backoff
 
 
 _CALLER = UpstreamClass(400, Kind.REJECTED)

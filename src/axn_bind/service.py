@@ -101,7 +101,12 @@ def _check_key(key: str) -> str:
     if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
         raise RequestValidationError(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters.",
-            errors=[{"Field": "Idempotency-Key", "Message": "must be 1 to 255 printable ASCII"}],
+            errors=[
+                {
+                    "Field": "Idempotency-Key",
+                    "Message": f"must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
+                }
+            ],
         )
     return key
 
@@ -296,10 +301,10 @@ class BindService:
         self, request: BindRequest, creds: Any, deadline: Deadline, request_id: str
     ) -> Outcome:
         try:
-            result = self.client.call("BindAxnExtension", request.to_params(), creds, deadline)
+            body = self.client.call("BindAxnExtension", request.to_params(), creds, deadline)
         except AxnError as error:
             return Outcome.from_error(error, request_id)
-        return self._bound(result.body, request_id)
+        return self._bound(body, request_id)
 
     @staticmethod
     def _bound(body: dict[str, Any], request_id: str) -> Outcome:

@@ -177,7 +177,3 @@ def from_mns_topic_stream(value: dict[str, Any]) -> Batch:
 def from_raw_message(payload: Any) -> Batch:
     """A raw MNS topic STREAM body that arrived Base64-encoded (a direct call never does)."""
     return Batch("mns-topic", [Record(None, payload)])
-
-
-def from_direct_batch(items: list[Any]) -> Batch:
-    return Batch("direct-batch", [Record(None, item, foreign=False) for item in items])

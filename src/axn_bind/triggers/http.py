@@ -7,7 +7,7 @@ Each adapter has a cheap ``matches`` check and turns the event into an :class:`H
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -34,8 +34,6 @@ class HttpRequest:
     raw_body: Any  # as it arrived; decoded (Base64, size) by bind_payload, which can answer errors
     base64: bool
     source: str  # "http" (FC 3.0 trigger) or "apigw"
-    request_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -92,7 +90,6 @@ def from_fc3_http(event: dict[str, Any]) -> HttpRequest:
         raw_body=event.get("body"),
         base64=event.get("isBase64Encoded") is True,
         source="http",
-        request_id=str(ctx.get("requestId") or "") or None,
     )
 
 

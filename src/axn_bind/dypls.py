@@ -61,6 +61,16 @@ class Deadline:
     def remaining(self) -> float:
         return float("inf") if self._end is None else self._end - time.monotonic()
 
+    def require_call_time(self) -> float:
+        """The time left; DeadlineExceededError when it is too little to start a call."""
+        left = self.remaining()
+        if left < MIN_ATTEMPT_SECONDS:
+            raise DeadlineExceededError(
+                "Too little of the function's time was left to call Dyplsapi; nothing was "
+                "sent. Raise the function timeout or retry."
+            )
+        return left
+
 
 def _before_send(exc: requests.ConnectionError) -> bool:
     """True when the connection failed before any byte of the request left this process."""
@@ -123,12 +133,7 @@ class DyplsClient:
         attempt = 0
         while True:
             attempt += 1
-            budget = deadline.remaining()
-            if budget < MIN_ATTEMPT_SECONDS:
-                raise DeadlineExceededError(
-                    "Too little of the function's time was left to call Dyplsapi; nothing was "
-                    "sent. Raise the function timeout or retry."
-                )
+            budget = deadline.require_call_time()
             signed = self._sign(action, params, creds)
             url = f"{s.endpoint}/?{canonical_query(signed.params)}"
             started = time.monotonic()

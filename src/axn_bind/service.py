@@ -16,10 +16,9 @@ from typing import Any
 
 from . import idempotency as idem
 from .config import Settings, credentials_from
-from .dypls import MIN_ATTEMPT_SECONDS, Deadline, DyplsClient
+from .dypls import Deadline, DyplsClient
 from .errors import (
     AxnError,
-    DeadlineExceededError,
     Kind,
     RequestValidationError,
     UpstreamError,
@@ -152,6 +151,7 @@ class BindService:
                 )
             except RequestValidationError as error:
                 raise (field_map.explain(error) if field_map else error) from None
+            fp = fingerprint(request)
             if idempotency_key is not None:
                 key = "header:" + _check_key(idempotency_key)
             elif request.OutOrderId:
@@ -159,18 +159,14 @@ class BindService:
             elif message_id:
                 key = "message:" + message_id
             elif content_key:
-                key = "content:" + fingerprint(request)
+                key = "content:" + fp
             creds = credentials_from(context=context)
-            if deadline.remaining() < MIN_ATTEMPT_SECONDS:
-                raise DeadlineExceededError(
-                    "Too little of the function's time was left to call Dyplsapi; nothing was "
-                    "sent. Raise the function timeout or retry."
-                )
+            deadline.require_call_time()  # before the store is touched: nothing to undo
             if key is None:
                 outcome = self._call(request, creds, deadline, request_id)
             else:
                 store_key = record_key(_function_name(context), request.PoolKey, key)
-                outcome = self._once(store_key, request, creds, deadline, request_id)
+                outcome = self._once(store_key, fp, request, creds, deadline, request_id)
         except AxnError as error:
             outcome = Outcome.from_error(error, request_id)
         log(
@@ -195,10 +191,15 @@ class BindService:
     # -- exactly once per key ----------------------------------------------------------------
 
     def _once(
-        self, key: str, request: BindRequest, creds: Any, deadline: Deadline, request_id: str
+        self,
+        key: str,
+        fp: str,
+        request: BindRequest,
+        creds: Any,
+        deadline: Deadline,
+        request_id: str,
     ) -> Outcome:
         s = self.settings
-        fp = fingerprint(request)
         lease = min(deadline.remaining(), MAX_LEASE_SECONDS) + LEASE_SLACK_SECONDS
         begin = self.store.begin(
             key,

@@ -241,6 +241,13 @@ def test_still_throttled_after_retries_is_429_with_retry_after(emulator, env):
     assert emulator.bindings() == []
 
 
+def test_retry_after_is_the_gateway_hint_rounded_up(emulator, env):
+    env(DYPLS_MAX_ATTEMPTS="1")
+    emulator.add_fault("throttle", retry_after=1.2)  # x-acs-retry-after: 1200 (ms)
+    status, headers, _ = post({"PhoneNoA": "13900000000", "TtlSeconds": 600})
+    assert (status, headers["Retry-After"]) == (429, "2")
+
+
 def test_signature_nonce_used_is_retried_with_a_fresh_nonce(emulator):
     emulator.add_fault("gateway", status=400, code="SignatureNonceUsed", message="nonce used")
     status, _, _ = post({"PhoneNoA": "13900000000", "TtlSeconds": 600})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -189,7 +190,9 @@ class DyplsClient:
                 status=cls.status,
                 kind=cls.kind,
                 request_id=request_id,
-                retry_after=max(1, round(retry_after or 1)) if cls.kind is Kind.THROTTLED else None,
+                retry_after=max(1, math.ceil(retry_after or 1))
+                if cls.kind is Kind.THROTTLED
+                else None,
             )
             if cls.retry and self._wait_to_retry(
                 attempt, 0.0 if cls.fresh_nonce_only else retry_after, deadline, action, code

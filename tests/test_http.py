@@ -369,7 +369,7 @@ def test_sts_credentials_from_the_context_are_used(env, emulator):
 
 
 @pytest.mark.parametrize("version", ["v3", "v1"])
-def test_sts_credentials_from_the_environment_in_both_signature_versions(env, version):
+def test_sts_credentials_from_the_environment_in_both_signature_versions(env, version, emulator):
     from tools.dypls_emulator import (
         DEFAULT_STS_ACCESS_KEY_ID,
         DEFAULT_STS_ACCESS_KEY_SECRET,
@@ -386,13 +386,17 @@ def test_sts_credentials_from_the_environment_in_both_signature_versions(env, ve
         {"PhoneNoA": "13900000000", "TtlSeconds": 600, "ExpectCity": "北京", "OutId": "a*b~c d"}
     )
     assert status == 200, body
+    [made] = emulator.bindings()
+    assert made["OutId"] == "a*b~c d"
+    assert bind_calls(emulator)[0]["signature_version"] == version.upper()
 
 
 def test_v1_signing_binds(env, emulator):
     env(DYPLS_SIGNATURE_VERSION="v1")
     status, _, body = post({"PhoneNoA": "13900000000", "TtlSeconds": 600, "OutOrderId": "订单#1"})
     assert status == 200, body
-    assert bind_calls(emulator)[0]["signature_version"] in ("v1", "V1", "1.0")
+    assert bind_calls(emulator)[0]["signature_version"] == "V1"
+    assert emulator.bindings()[0]["OutOrderId"] == "订单#1"
 
 
 def test_sts_key_without_token_is_a_configuration_error(env):
@@ -403,10 +407,19 @@ def test_sts_key_without_token_is_a_configuration_error(env):
 
 
 @pytest.mark.parametrize(
-    "event",
-    [b"", b"null", b"42", b'"text"', b"\x00\x01\x02", b"{", b'{"version":"v1","rawPath":1}'],
+    ("event", "code"),
+    [
+        (b"", "UnsupportedEvent"),
+        (b"null", "UnsupportedEvent"),
+        (b"42", "UnsupportedEvent"),
+        (b'"text"', "UnsupportedEvent"),
+        (b"\x00\x01\x02", "UnsupportedEvent"),
+        (b"{", "MalformedRequest"),
+        (b'{"version":"v1","rawPath":1}', "InvalidParameter"),  # not HTTP: a bad bind request
+    ],
 )
-def test_odd_events_never_raise(event):
+def test_odd_events_are_answered_not_raised(event, code, emulator):
     result = call(event)
-    assert isinstance(result, dict)
-    assert result.get("Code") not in (None, "OK") or "statusCode" in result
+    assert result["Code"] == code
+    assert result["Message"]
+    assert bind_calls(emulator) == []

@@ -1,4 +1,5 @@
-"""Every sample event, the project's (`events/`) and the shared reference ones, through the handler.
+"""Every sample event, the project's (`events/`) and the documentation's (`tests/data/events/`),
+through the handler.
 
 Each file's bytes go to ``index.handler`` exactly as FC would hand them over, against the emulator;
 the outcome must be the one documented in ``events/README.md``.
@@ -20,21 +21,9 @@ from tools.fc_local import FcContext
 
 pytestmark = pytest.mark.usefixtures("env")
 
-ROOT = Path(__file__).resolve().parents[1]
-PROJECT_EVENTS = ROOT / "events"
-
-
-def _shared_events() -> Path:
-    for candidate in (
-        ROOT.parent / "shared" / "reference" / "events",
-        Path("/work/shared/reference/events"),
-    ):
-        if candidate.is_dir():
-            return candidate
-    raise RuntimeError("shared/reference/events not found beside the repository")
-
-
-SHARED_EVENTS = _shared_events()
+HERE = Path(__file__).resolve().parent
+PROJECT_EVENTS = HERE.parent / "events"
+SHARED_EVENTS = HERE / "data" / "events"  # the documentation's samples, copied unchanged
 PHONE = re.compile(r"1[3-9]\d{9}")
 
 

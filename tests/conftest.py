@@ -17,6 +17,7 @@ import pytest
 
 from axn_bind import app, config
 from tests.idempotency.support import exclusive_database, redis_test_url, redis_unavailable
+from tests.redisproc import RedisProcesses
 from tools.dypls_emulator import Emulator
 from tools.fc_local import FcContext, http_event, local_env
 
@@ -39,6 +40,9 @@ def env(emulator, monkeypatch):
     # Fast retries: the policy is the same, only the waits are shorter.
     monkeypatch.setenv("DYPLS_BACKOFF_BASE_MS", "10")
     monkeypatch.setenv("DYPLS_BACKOFF_MAX_MS", "50")
+    # The test Redis keeps nothing on disk; tests/idempotency/test_redis_durability.py checks
+    # that a store like it is refused by default, on servers of its own.
+    monkeypatch.setenv("AXN_STORE_DURABILITY", "warn")
     emulator.reset()
     config.reset_settings()
     app.reset()
@@ -85,6 +89,16 @@ def redis_url(redis_server: str) -> Iterator[str]:
         finally:
             client.close()
         yield redis_server
+
+
+@pytest.fixture
+def redis_processes(tmp_path) -> Iterator[RedisProcesses]:
+    """Start redis-server processes of the test's own; all are killed afterwards."""
+    servers = RedisProcesses(tmp_path)
+    try:
+        yield servers
+    finally:
+        servers.close()
 
 
 def call(event: bytes | dict[str, Any] | list[Any], context: FcContext | None = None) -> Any:

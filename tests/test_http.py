@@ -248,11 +248,14 @@ def test_retry_after_is_the_gateway_hint_rounded_up(emulator, env):
     assert (status, headers["Retry-After"]) == (429, "2")
 
 
-def test_signature_nonce_used_is_retried_with_a_fresh_nonce(emulator):
+def test_signature_nonce_used_is_an_unknown_outcome_and_not_retried(emulator):
+    # Every attempt has a fresh nonce and nothing below the client retries: a reused nonce means
+    # the same request reached the gateway twice, and the other copy may have bound.
     emulator.add_fault("gateway", status=400, code="SignatureNonceUsed", message="nonce used")
-    status, _, _ = post({"PhoneNoA": "13900000000", "TtlSeconds": 600})
-    assert status == 200
-    assert len(bind_calls(emulator)) == 2
+    status, _, body = post({"PhoneNoA": "13900000000", "TtlSeconds": 600})
+    assert (status, body["Code"]) == (502, "SignatureNonceUsed")
+    assert "may have bound" in body["Message"]
+    assert len(bind_calls(emulator)) == 1
 
 
 @pytest.mark.parametrize(

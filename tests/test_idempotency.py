@@ -105,7 +105,19 @@ def test_transient_failure_that_reached_nobody_releases_the_key(store, emulator,
     assert len(emulator.bindings()) == 1
 
 
-def test_unknown_outcome_is_re_executed_by_default_and_reported(store, emulator, caplog):
+def test_unknown_outcome_is_refused_by_default(store, emulator):
+    emulator.add_fault("bind_then_drop")
+    status, _, first = post(REQ, headers={"Idempotency-Key": "k-5r"})
+    assert (status, first["Code"]) == (502, "UpstreamConnectionLost")
+    status, _, second = post(REQ, headers={"Idempotency-Key": "k-5r"})
+    assert (status, second["Code"]) == (409, "OutcomeUnknown")
+    assert "this Idempotency-Key" in second["Message"]
+    assert "axn:idem:" in second["Message"]  # the record, as tools.idem --record takes it
+    assert len(emulator.bindings()) == 1  # never a second binding without an operator
+
+
+def test_unknown_outcome_is_re_executed_when_configured_and_reported(store, emulator, env, caplog):
+    env(AXN_UNKNOWN_OUTCOME="reexecute", AXN_IDEMPOTENCY_URL=store)
     emulator.add_fault("bind_then_drop")
     status, _, first = post(REQ, headers={"Idempotency-Key": "k-5"})
     assert (status, first["Code"]) == (502, "UpstreamConnectionLost")
@@ -244,7 +256,7 @@ def test_same_message_id_with_different_data_is_a_rejected_record(store, emulato
 def test_batch_records_without_any_key_are_not_bound_twice_on_redelivery(store, emulator, env):
     from axn_bind.errors import TransientFailureError
 
-    env(DYPLS_MAX_ATTEMPTS="1", AXN_IDEMPOTENCY_URL=store)
+    env(DYPLS_MAX_ATTEMPTS="1", AXN_IDEMPOTENCY_URL=store, AXN_UNKNOWN_OUTCOME="reexecute")
     batch = [
         {"PhoneNoA": "13900000031", "TtlSeconds": 3600},  # no OutOrderId, no message identity
         {"PhoneNoA": "13900000032", "TtlSeconds": 3600},

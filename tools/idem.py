@@ -2,10 +2,13 @@
 
     python -m tools.idem --url rediss://:PASSWORD@host:6379/0 --pool FC100000000000001 \\
         --order-id DD20240501000071 get|clear
+    python -m tools.idem --url … --record axn:idem:3f5c… get|clear
 
 The key is given the way the function derived it: ``--key`` (an Idempotency-Key header),
-``--order-id`` (PoolKey + OutOrderId) or ``--message-id`` (an event's identity, e.g.
-``mns:C6DB60D1…``). ``--function`` is the FC function name (default ``axn-bind``). Clear an
+``--order-id`` (PoolKey + OutOrderId), ``--message-id`` (an event's identity, e.g.
+``mns:C6DB60D1…``) or ``--content`` (a key-less batch record's fingerprint), each with
+``--pool`` and ``--function`` (the FC function name, default ``axn-bind``); or as the record
+itself, ``--record axn:idem:…``, as the function's logs and 409 answers name it. Clear an
 UNKNOWN record only after checking with QuerySubscriptionDetail whether the earlier attempt
 left a binding.
 """
@@ -21,28 +24,39 @@ from tools.fc_local import CODE_ROOT  # noqa: F401 - puts src/ on sys.path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from axn_bind.idempotency import open_store
-    from axn_bind.service import record_key
+    from axn_bind.idempotency import IdempotencyKey, open_store, record_key
 
     parser = argparse.ArgumentParser(prog="python -m tools.idem", description=__doc__)
     parser.add_argument("--url", required=True, help="the function's AXN_IDEMPOTENCY_URL")
     parser.add_argument("--function", default="axn-bind", help="FC function name")
-    parser.add_argument("--pool", required=True, help="PoolKey of the request")
+    parser.add_argument("--pool", help="PoolKey of the request (with --key/--order-id/…)")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--key", help="Idempotency-Key header value")
     which.add_argument("--order-id", help="OutOrderId")
     which.add_argument("--message-id", help="event record identity, e.g. mns:<messageId>")
-    parser.add_argument("action", choices=("get", "clear"))
+    which.add_argument("--content", help="fingerprint of a key-less batch record")
+    which.add_argument("--record", help="the record as logged: axn:idem:<sha256>")
+    parser.add_argument("action", choices=("get", "clear"), help="show or delete the record")
     args = parser.parse_args(argv)
 
-    key = (
-        f"header:{args.key}"
-        if args.key
-        else (f"order:{args.order_id}" if args.order_id else f"message:{args.message_id}")
-    )
+    if args.record:
+        hashed = args.record
+    else:
+        if not args.pool:
+            parser.error("--pool is required with --key, --order-id, --message-id or --content")
+        kind, value = next(
+            (kind, value)
+            for kind, value in (
+                ("header", args.key),
+                ("order", args.order_id),
+                ("message", args.message_id),
+                ("content", args.content),
+            )
+            if value
+        )
+        hashed = record_key(args.function, args.pool, IdempotencyKey(kind, value))
     store = open_store(args.url)
     try:
-        hashed = record_key(args.function, args.pool, key)
         if args.action == "clear":
             print(json.dumps({"cleared": store.clear(hashed)}))
             return 0

@@ -1,4 +1,4 @@
-"""The invocation pipeline: event bytes → trigger adapter → service → delivery.
+"""The invocation pipeline: event bytes → trigger adapter → service → answer shape.
 
 Nothing raised here reaches the platform except :class:`TransientFailureError`, which asks
 Function Compute (or EventBridge) to redeliver.
@@ -7,22 +7,30 @@ Function Compute (or EventBridge) to redeliver.
 from __future__ import annotations
 
 import logging
-import traceback
 import uuid
 from typing import Any
 
 from .config import get_settings
-from .delivery import http_response
-from .dypls import Deadline
-from .errors import AxnError, ConfigurationError, DeadlineExceededError, TransientFailureError
-from .log import configure, log
-from .service import BOUND, FAILED, REJECTED, BindService, Outcome
-from .triggers import Batch, parse_event
+from .errors import (
+    AxnError,
+    ConfigurationError,
+    DeadlineExceededError,
+    TransientFailureError,
+    UnexpectedError,
+)
+from .log import configure, log, scrub
+from .outcome import (
+    Outcome,
+    batch_report,
+    direct_body,
+    http_response,
+    redelivery,
+    report_entry,
+)
+from .service import BindService, log_defect
+from .triggers import Batch, DirectRequest, parse_event
 from .triggers.http import HttpRequest, bind_payload
 
-# A record of a batch is started only with time for a healthy call left: a full connect + read
-# timeout, capped at this many seconds so that short functions still make progress.
-RECORD_MIN_SECONDS = 1.0
 NOT_ATTEMPTED = DeadlineExceededError(
     "Not attempted: too little of the function's time was left; the batch will be redelivered.",
     code="NotAttempted",
@@ -73,30 +81,34 @@ def handle(event: Any, context: Any) -> Any:
         invocation = parse_event(event)
     except AxnError as error:
         log("event_rejected", logging.WARNING, code=error.code, reason=error.message)
-        return Outcome.from_error(error, request_id).body
+        return direct_body(Outcome.from_error(error, request_id))
+    except Exception as exc:  # a defect in an adapter: the event may be fine, so redeliver
+        log_defect(exc, "parse_event")
+        raise TransientFailureError(
+            f"The event could not be read ({type(exc).__name__}); redeliver it."
+        ) from None
     try:
         if isinstance(invocation, HttpRequest):
             return _serve_http(invocation, context, request_id)
         if isinstance(invocation, Batch):
             return _serve_batch(invocation, context, request_id)
-        return _bind(invocation.payload, context, request_id).body
+        return _serve_direct(invocation, context, request_id)
     except TransientFailureError:
         raise
-    except Exception as exc:  # a defect: answer it, never let it reach the platform
-        log(
-            "unexpected_failure",
-            logging.ERROR,
-            error_type=type(exc).__name__,
-            error=str(exc)[:500],
-            traceback="".join(traceback.format_tb(exc.__traceback__))[-4000:],
-        )
-        error = AxnError(
+    except Exception as exc:  # a defect outside the service: answered, or redelivered
+        log_defect(exc, "handle")
+        if isinstance(invocation, Batch):  # never answer a batch that was not fully reported
+            raise TransientFailureError(
+                f"The batch could not be reported ({type(exc).__name__}); redeliver it. Records "
+                "already bound are replayed, not bound again."
+            ) from None
+        error = UnexpectedError(
             f"Unexpected internal error ({type(exc).__name__}); quote RequestId when reporting it."
         )
         outcome = Outcome.from_error(error, request_id)
         if isinstance(invocation, HttpRequest):
             return http_response(outcome)
-        return outcome.body
+        return direct_body(outcome)
 
 
 def _bind(
@@ -105,14 +117,26 @@ def _bind(
     svc = _service_or_error()
     if isinstance(svc, ConfigurationError):
         return Outcome.from_error(svc, request_id)
-    deadline = Deadline.from_context(context, svc.settings.deadline_margin)
     return svc.bind(
         payload,
         context=context,
-        deadline=deadline,
+        budget=svc.budget(context),
         request_id=request_id,
         idempotency_key=idempotency_key,
     )
+
+
+def _serve_direct(req: DirectRequest, context: Any, request_id: str) -> dict[str, Any]:
+    outcome = _bind(req.payload, context, request_id)
+    svc = _service_or_error()
+    asynchronous = not isinstance(svc, ConfigurationError) and svc.settings.direct_async
+    if asynchronous and outcome.transient:
+        # FC retries an asynchronous invocation only when it fails.
+        raise TransientFailureError(
+            scrub(f"{outcome.code}: {outcome.body.get('Message', '')}")[:500]
+            + " (redelivery requested)"
+        )
+    return direct_body(outcome)
 
 
 def _serve_http(req: HttpRequest, context: Any, request_id: str) -> dict[str, Any]:
@@ -122,9 +146,8 @@ def _serve_http(req: HttpRequest, context: Any, request_id: str) -> dict[str, An
         log("http_rejected", logging.INFO, code=error.code, method=req.method, status=error.status)
         headers = {"Allow": "POST"} if error.status == 405 else None
         return http_response(Outcome.from_error(error, request_id), headers)
-    return http_response(
-        _bind(payload, context, request_id, idempotency_key=req.header("idempotency-key"))
-    )
+    outcome = _bind(payload, context, request_id, idempotency_key=req.header("idempotency-key"))
+    return http_response(outcome)
 
 
 def _serve_batch(batch: Batch, context: Any, request_id: str) -> dict[str, Any]:
@@ -132,55 +155,27 @@ def _serve_batch(batch: Batch, context: Any, request_id: str) -> dict[str, Any]:
     svc = _service_or_error()
     if isinstance(svc, ConfigurationError):
         raise TransientFailureError(f"{len(batch.records)} record(s) not processed: {svc.message}")
-    settings = svc.settings
-    deadline = Deadline.from_context(context, settings.deadline_margin)
-    needed = min(settings.connect_timeout + settings.read_timeout, RECORD_MIN_SECONDS)
+    budget = svc.budget(context)
     entries: list[dict[str, Any]] = []
     for index, record in enumerate(batch.records):
         if record.error is not None:
             outcome = Outcome.from_error(record.error, request_id)
-        elif index > 0 and deadline.remaining() < needed:
+        elif index > 0 and not budget.can_start_call():
             outcome = Outcome.from_error(NOT_ATTEMPTED, request_id)
         else:
             outcome = svc.bind(
                 record.payload,
                 context=context,
-                deadline=deadline,
+                budget=budget,
                 request_id=request_id,
-                field_map=settings.field_map if record.foreign else None,
+                field_map=svc.settings.field_map if record.foreign else None,
                 message_id=record.id,
                 content_key=True,  # a raising batch is redelivered whole: never bind twice
             )
-        entries.append(_report_entry(index, record.id, outcome, request_id))
-    counts = {r: sum(1 for e in entries if e["Result"] == r) for r in (BOUND, REJECTED, FAILED)}
-    report = {
-        "Code": "OK" if counts[BOUND] == len(entries) else "PartialFailure",
-        "Message": f"{len(entries)} record(s): {counts[BOUND]} bound, {counts[REJECTED]} "
-        f"rejected, {counts[FAILED]} failed",
-        "RequestId": request_id,
-        "Source": batch.source,
-        "Records": entries,
-    }
-    log("batch", source=batch.source, records=len(entries), **counts)
-    if counts[FAILED]:
-        failed = ", ".join(
-            f"{e['Id'] or '#' + str(e['Index'])} ({e['Code']})"
-            for e in entries
-            if e["Result"] == FAILED
-        )
-        raise TransientFailureError(
-            f"{counts[FAILED]} of {len(entries)} record(s) need redelivery: {failed}. "
-            f"{counts[BOUND]} bound, {counts[REJECTED]} rejected for good."
-        )
+        entries.append(report_entry(index, record.id, outcome, request_id))
+    report = batch_report(batch.source, entries, request_id)
+    log("batch", source=batch.source, records=len(entries), code=report["Code"])
+    failure = redelivery(report)
+    if failure is not None:
+        raise failure
     return report
-
-
-def _report_entry(index: int, record_id: str | None, outcome: Outcome, request_id: str) -> dict:
-    """One line of the batch report: identity, result, and the Dyplsapi-shaped body."""
-    entry: dict[str, Any] = {"Index": index, "Id": record_id, "Result": outcome.result}
-    if outcome.replayed:
-        entry["Replayed"] = True
-    entry.update(outcome.body)
-    if entry.get("RequestId") == request_id:  # only Dyplsapi's own request ids are worth keeping
-        del entry["RequestId"]
-    return entry

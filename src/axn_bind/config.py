@@ -34,7 +34,16 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "AXN_FIELD_MAP": ("", "JSON map from bind fields to $.paths in event messages, or constants."),
     "AXN_IDEMPOTENCY_URL": ("memory://", "memory:// (one instance) or redis:// / rediss:// URL."),
     "AXN_IDEMPOTENCY_TTL_SECONDS": ("86400", "How long idempotency records are kept."),
-    "AXN_UNKNOWN_OUTCOME": ("reexecute", "After an unknown outcome: reexecute or refuse."),
+    "AXN_UNKNOWN_OUTCOME": ("refuse", "After an unknown outcome: refuse (409) or reexecute."),
+    "AXN_STORE_DURABILITY": (
+        "enforce",
+        "enforce: refuse to bind on a Redis that may evict or forget records; warn: log it.",
+    ),
+    "AXN_DIRECT_INVOCATION": (
+        "sync",
+        "sync: a direct invocation answers every failure; async: "
+        "it raises for transient ones so FC retries.",
+    ),
 }
 
 _LOOPBACK_NAMES = {"localhost"}
@@ -49,8 +58,20 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _text(env: Mapping[str, str], name: str) -> str:
+    """The value of ``name``, stripped, or its default from SETTINGS (the one place defaults live)."""
+    return (env.get(name) or "").strip() or SETTINGS[name][0] or ""
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = _text(env, name).lower()
+    if value not in choices:
+        raise ConfigurationError(f"{name} must be {' or '.join(choices)}, got {value[:40]!r}.")
+    return value
+
+
 def _number(env: Mapping[str, str], name: str, low: float, high: float) -> float:
-    raw = env.get(name) or SETTINGS[name][0] or ""
+    raw = _text(env, name)
     try:
         value = float(raw)
     except ValueError:
@@ -72,20 +93,18 @@ class Settings:
     backoff_max: float
     deadline_margin: float
     log_level: str
-    field_map: FieldMap | None = None
-    idempotency_url: str = "memory://"
-    idempotency_ttl: int = 86400
-    unknown_outcome: str = "reexecute"
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.endpoint).netloc
+    field_map: FieldMap | None
+    idempotency_url: str
+    idempotency_ttl: int
+    unknown_outcome: str
+    direct_async: bool
+    enforce_durability: bool
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read and validate every setting; raise ConfigurationError naming the first bad one."""
         env = os.environ if env is None else env
-        endpoint = (env.get("DYPLS_ENDPOINT") or SETTINGS["DYPLS_ENDPOINT"][0] or "").rstrip("/")
+        endpoint = _text(env, "DYPLS_ENDPOINT").rstrip("/")
         parts = urlsplit(endpoint)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ConfigurationError(f"DYPLS_ENDPOINT must be an https:// URL, got {endpoint!r}.")
@@ -96,22 +115,10 @@ class Settings:
             )
         if parts.path not in ("", "/") or parts.query:
             raise ConfigurationError("DYPLS_ENDPOINT must not carry a path or query.")
-        version = (env.get("DYPLS_SIGNATURE_VERSION") or "v3").strip().lower()
-        if version not in ("v3", "v1"):
-            raise ConfigurationError(f"DYPLS_SIGNATURE_VERSION must be v3 or v1, got {version!r}.")
-        level = (env.get("AXN_LOG_LEVEL") or "INFO").strip().upper()
-        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise ConfigurationError(
-                f"AXN_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}."
-            )
-        pool = (env.get("AXN_POOL_KEY") or "").strip()
-        unknown = (env.get("AXN_UNKNOWN_OUTCOME") or "reexecute").strip().lower()
-        if unknown not in ("reexecute", "refuse"):
-            raise ConfigurationError(
-                f"AXN_UNKNOWN_OUTCOME must be reexecute or refuse, got {unknown!r}."
-            )
+        version = _choice(env, "DYPLS_SIGNATURE_VERSION", ("v3", "v1"))
+        level = _choice(env, "AXN_LOG_LEVEL", ("debug", "info", "warning", "error")).upper()
         return cls(
-            pool_key=pool,
+            pool_key=_text(env, "AXN_POOL_KEY"),
             endpoint=endpoint,
             signature_version=version,
             connect_timeout=_number(env, "DYPLS_CONNECT_TIMEOUT", 0.1, 60),
@@ -122,9 +129,12 @@ class Settings:
             deadline_margin=_number(env, "AXN_DEADLINE_MARGIN_MS", 0, 60_000) / 1000,
             log_level=level,
             field_map=FieldMap.parse(env.get("AXN_FIELD_MAP") or "", _bind_fields()),
-            idempotency_url=(env.get("AXN_IDEMPOTENCY_URL") or "memory://").strip(),
+            idempotency_url=_text(env, "AXN_IDEMPOTENCY_URL"),
             idempotency_ttl=int(_number(env, "AXN_IDEMPOTENCY_TTL_SECONDS", 3600, 30 * 86400)),
-            unknown_outcome=unknown,
+            unknown_outcome=_choice(env, "AXN_UNKNOWN_OUTCOME", ("refuse", "reexecute")),
+            direct_async=_choice(env, "AXN_DIRECT_INVOCATION", ("sync", "async")) == "async",
+            enforce_durability=_choice(env, "AXN_STORE_DURABILITY", ("enforce", "warn"))
+            == "enforce",
         )
 
 

@@ -1,13 +1,12 @@
 """Every failure the function can report, as values: a code, a message, an HTTP status and a class.
 
-Local failures are raised as :class:`AxnError` subclasses. Upstream Dyplsapi codes are classified by
-:func:`classify_upstream`, one table for the whole project, so that the HTTP path, the batch report and
-the idempotency store agree on what a code means.
+Local failures are :class:`AxnError` subclasses. Upstream Dyplsapi codes are classified in
+:mod:`axn_bind.dypls.codes`, one table for the whole project, so that the HTTP path, the batch
+report and the idempotency record agree on what a code means.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -78,6 +77,12 @@ class RequestValidationError(AxnError):
     status = 400
     kind = Kind.REJECTED
 
+    @classmethod
+    def from_fields(cls, errors: list[dict[str, str]]) -> RequestValidationError:
+        """The error for ``[{"Field", "Message"}, …]``, its message summing them all up."""
+        summary = "; ".join(f"{e['Field']} {e['Message']}" for e in errors)
+        return cls(f"Invalid bind request: {summary}.", errors=errors)
+
 
 class MalformedRequestError(AxnError):
     """The body could not be read as a bind request (bad JSON, bad Base64, too deep)."""
@@ -121,29 +126,35 @@ class ConfigurationError(AxnError):
     kind = Kind.CONFIG
 
 
-class UpstreamError(AxnError):
-    """Dyplsapi answered with something other than a binding; ``code`` is its code, passed through."""
+class UnexpectedError(AxnError):
+    """A defect. Whether a call was made is not known, so its record is kept as unknown."""
 
-
-class UpstreamTimeoutError(AxnError):
-    code = "UpstreamTimeout"
-    status = 504
+    code = "InternalError"
+    status = 500
     kind = Kind.UNKNOWN
 
 
-class UpstreamUnavailableError(AxnError):
-    """The request never reached Dyplsapi (connection refused, DNS, connect timeout)."""
+class IdempotencyKeyReusedError(AxnError):
+    """The key was used before for a request with other data."""
 
-    code = "UpstreamUnavailable"
-    status = 503
+    code = "IdempotencyKeyReused"
+    status = 409
+    kind = Kind.REJECTED
+
+
+class IdempotencyInProgressError(AxnError):
+    """Another invocation holds the key and may be calling Dyplsapi right now."""
+
+    code = "IdempotencyInProgress"
+    status = 409
     kind = Kind.UNAVAILABLE
 
 
-class UpstreamConnectionLostError(AxnError):
-    """The connection broke after the request was sent: a binding may exist."""
+class OutcomeUnknownError(AxnError):
+    """An earlier attempt with the key may have bound, and re-execution is not allowed."""
 
-    code = "UpstreamConnectionLost"
-    status = 502
+    code = "OutcomeUnknown"
+    status = 409
     kind = Kind.UNKNOWN
 
 
@@ -161,132 +172,3 @@ class TransientFailureError(Exception):
     It is the only exception the handler lets reach the platform. Its message lists the records
     that need another delivery and never carries a phone number.
     """
-
-
-# --------------------------------------------------------------------------------------------
-# Upstream code table
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class UpstreamClass:
-    """How an upstream code is handled."""
-
-    status: int
-    kind: Kind
-    retry: bool = False  # retried inside the invocation (only where nothing can have been bound)
-    hint: str = ""  # what to do, appended to the upstream message
-    fresh_nonce_only: bool = False  # retry at once, no backoff
-
-
-_CALLER = UpstreamClass(400, Kind.REJECTED)
-_THROTTLED = UpstreamClass(429, Kind.THROTTLED, retry=True)
-_UNKNOWN = UpstreamClass(
-    502, Kind.UNKNOWN, hint="The binding may or may not exist; check before binding again."
-)
-_CREDENTIALS = UpstreamClass(
-    500,
-    Kind.CONFIG,
-    hint="Check ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET / "
-    "ALIBABA_CLOUD_SECURITY_TOKEN (or the function's role).",
-)
-_SIGNING = UpstreamClass(
-    500,
-    Kind.CONFIG,
-    hint="The signature was rejected: check the access key secret and DYPLS_SIGNATURE_VERSION.",
-)
-_CLOCK = UpstreamClass(500, Kind.CONFIG, hint="The instance clock differs from the service's.")
-_ACCOUNT = UpstreamClass(
-    500,
-    Kind.CONFIG,
-    hint="The account cannot use Dyplsapi: activate the product and check the account.",
-)
-_RAM = UpstreamClass(
-    500, Kind.CONFIG, hint="Grant the function's role dypls:BindAxnExtension (see ram-policy.json)."
-)
-_ENDPOINT = UpstreamClass(500, Kind.CONFIG, hint="Check DYPLS_ENDPOINT.")
-_REQUEST_BUG = UpstreamClass(
-    500, Kind.CONFIG, hint="The gateway refused the request's form; report it as a defect."
-)
-
-UPSTREAM_CODES: dict[str, UpstreamClass] = {
-    "isv.BIND_CONFLICT": UpstreamClass(409, Kind.REJECTED),
-    "isv.NO_AVAILABLE_NUMBER": UpstreamClass(503, Kind.REJECTED),
-    "isv.FLOW_LIMIT": _THROTTLED,
-    "Throttling": _THROTTLED,
-    "Throttling.User": _THROTTLED,
-    "Throttling.Api": _THROTTLED,
-    "SignatureNonceUsed": UpstreamClass(
-        500, Kind.CONFIG, retry=True, fresh_nonce_only=True, hint="Nonces kept colliding."
-    ),
-    **dict.fromkeys(
-        (
-            "isv.EXPIRE_DATE_ILLEGAL",
-            "isv.MOBILE_NUMBER_ILLEGAL",
-            "isv.INVALID_PARAMETERS",
-            "isv.ILLEGAL_ARGUMENT",
-            "isv.FORBIDDEN_ACTION",
-            "isv.NO_NOT_EXIST",
-            "isv.POOLKEY_NOT_EXISTS",
-            "isv.SUBS_NOT_EXIST",
-        ),
-        _CALLER,
-    ),
-    **dict.fromkeys(
-        (
-            "isv.OUT_OF_SERVICE",
-            "isv.PRODUCT_UN_SUBSCRIPT",
-            "isv.PRODUCT_UNSUBSCRIBE",
-            "isv.ACCOUNT_NOT_EXISTS",
-            "isv.ACCOUNT_ABNORMAL",
-        ),
-        _ACCOUNT,
-    ),
-    "isp.RAM_PERMISSION_DENY": _RAM,
-    "Forbidden.RAM": _RAM,
-    "Forbidden": _RAM,
-    "isv.PARTNER_NOT_EXIST": _UNKNOWN,
-    "UnreadableResponse": _UNKNOWN,  # HTTP 2xx without a readable body: a binding may exist
-    "InternalError": _UNKNOWN,
-    "ServiceUnavailable": _UNKNOWN,
-    "SignatureDoesNotMatch": _SIGNING,
-    "IncompleteSignature": _SIGNING,
-    "InvalidAccessKeyId.NotFound": _CREDENTIALS,
-    "InvalidAccessKeyId.Inactive": _CREDENTIALS,
-    "InvalidTimeStamp.Expired": _CLOCK,
-    "InvalidTimeStamp.Format": _REQUEST_BUG,
-    "IllegalTimestamp": _REQUEST_BUG,
-    "MissingParameter": _REQUEST_BUG,
-    "InvalidParameter": _REQUEST_BUG,
-    "InvalidParameter.Format": _REQUEST_BUG,
-    "UnsupportedHTTPMethod": _REQUEST_BUG,
-    "InvalidVersion": _ENDPOINT,
-    "InvalidApi.NotFound": _ENDPOINT,
-    "InvalidProduct.NotFound": _ENDPOINT,
-}
-
-_PREFIXES: tuple[tuple[str, UpstreamClass], ...] = (
-    ("Throttling", _THROTTLED),
-    ("InvalidSecurityToken", _CREDENTIALS),
-    ("InvalidAccessKeyId", _CREDENTIALS),
-    ("InvalidTimeStamp", _CLOCK),
-    ("isp.", _UNKNOWN),  # platform trouble: the binding may or may not exist
-    ("isv.", _CALLER),  # other business codes are about the request
-)
-
-
-def classify_upstream(code: str, http_status: int) -> UpstreamClass:
-    """The handling of an upstream ``code`` that arrived with ``http_status``."""
-    found = UPSTREAM_CODES.get(code)
-    if found is not None:
-        return found
-    for prefix, cls in _PREFIXES:
-        if code.startswith(prefix):
-            return cls
-    if http_status >= 500:
-        return _UNKNOWN
-    if http_status == 429:
-        return _THROTTLED
-    if http_status in (401, 403):
-        return _CREDENTIALS
-    return _REQUEST_BUG

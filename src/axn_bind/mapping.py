@@ -73,8 +73,7 @@ class FieldMap:
             else e
             for e in error.errors or []
         ]
-        summary = "; ".join(f"{e['Field']} {e['Message']}" for e in errors)
-        return RequestValidationError(f"Invalid bind request: {summary}.", errors=errors)
+        return RequestValidationError.from_fields(errors)
 
 
 def _lookup(value: Any, parts: tuple[str, ...]) -> Any:

@@ -11,7 +11,15 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .errors import RequestValidationError
 
@@ -44,6 +52,12 @@ def normalise_phone(value: Any) -> str:
         "must be a mainland mobile (11 digits starting with 1) or a landline with its area code "
         "(e.g. 057188992688); +86/0086 prefixes, spaces and hyphens are allowed"
     )
+
+
+def _now(info: ValidationInfo) -> datetime:
+    """The time validation is judged at: ``context={"now": …}`` when given (tests), else now."""
+    now = (info.context or {}).get("now") if info is not None else None
+    return (now or datetime.now(SHANGHAI)).astimezone(SHANGHAI)
 
 
 def parse_expiration(value: Any) -> datetime:
@@ -120,15 +134,21 @@ class BindRequest(BaseModel):
 
     @field_validator("Expiration", mode="before")
     @classmethod
-    def _expiration(cls, value: Any) -> datetime:
+    def _expiration(cls, value: Any, info: ValidationInfo) -> datetime:
         when = value if isinstance(value, datetime) else parse_expiration(value)
-        earliest = datetime.now(SHANGHAI) + timedelta(seconds=MIN_LEAD_SECONDS)
-        if when <= earliest:
+        now = _now(info)
+        try:
+            local = when.astimezone(SHANGHAI)
+        except OverflowError:  # e.g. 9999-12-31T23:00:00-02:00 is past year 9999 in UTC+8
+            raise ValueError(
+                "is out of range: it falls after the year 9999 in Asia/Shanghai time"
+            ) from None
+        if local <= now + timedelta(seconds=MIN_LEAD_SECONDS):
             raise ValueError(
                 f"must be more than {MIN_LEAD_SECONDS} seconds in the future; "
-                f"{when.astimezone(SHANGHAI).strftime(EXPIRATION_FORMAT)} (Asia/Shanghai) is not"
+                f"{local.strftime(EXPIRATION_FORMAT)} (Asia/Shanghai) is not"
             )
-        return when.astimezone(SHANGHAI)
+        return local
 
     @field_validator("CallDisplayType", mode="before")
     @classmethod
@@ -150,13 +170,13 @@ class BindRequest(BaseModel):
         return text
 
     @model_validator(mode="after")
-    def _cross_field_rules(self) -> BindRequest:
+    def _cross_field_rules(self, info: ValidationInfo) -> BindRequest:
         if self.Extension is not None and self.PhoneNoX is None:
             raise ValueError("Extension: can only be given together with PhoneNoX")
         if self.TtlSeconds is not None:
             if self.Expiration is not None:
                 raise ValueError("TtlSeconds: give either Expiration or TtlSeconds, not both")
-            self.Expiration = datetime.now(SHANGHAI) + timedelta(seconds=self.TtlSeconds)
+            self.Expiration = _now(info) + timedelta(seconds=self.TtlSeconds)
         elif self.Expiration is None:
             raise ValueError("Expiration: is required (or give TtlSeconds)")
         return self
@@ -193,12 +213,15 @@ def _describe(error: Any) -> dict[str, str]:
     return {"Field": loc, "Message": msg}
 
 
-def build_request(data: Any, *, default_pool: str = "") -> BindRequest:
-    """Validate ``data`` into a BindRequest or raise RequestValidationError listing every problem."""
+def build_request(data: Any, *, default_pool: str = "", now: datetime | None = None) -> BindRequest:
+    """Validate ``data`` into a BindRequest or raise RequestValidationError listing every problem.
+
+    ``now`` (an aware datetime) is the time the request is judged at; the default is the clock.
+    """
     if isinstance(data, dict) and not data.get("PoolKey") and default_pool:
         data = {**data, "PoolKey": default_pool}
     try:
-        return BindRequest.model_validate(data)
+        return BindRequest.model_validate(data, context={"now": now} if now else None)
     except ValidationError as exc:
         errors = [_describe(e) for e in exc.errors(include_url=False, include_input=False)]
         for err in errors:
@@ -211,5 +234,4 @@ def build_request(data: Any, *, default_pool: str = "") -> BindRequest:
             missing = {"Field": "Expiration", "Message": "is required (or give TtlSeconds)"}
             if missing not in errors:
                 errors.append(missing)
-        summary = "; ".join(f"{e['Field']} {e['Message']}" for e in errors)
-        raise RequestValidationError(f"Invalid bind request: {summary}.", errors=errors) from None
+        raise RequestValidationError.from_fields(errors) from None

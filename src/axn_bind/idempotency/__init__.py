@@ -14,7 +14,6 @@ Backends: ``memory://`` (one instance only; :mod:`.memory`) and ``redis://`` / `
 
 from __future__ import annotations
 
-import hashlib
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError
@@ -27,38 +26,28 @@ from .base import (
     State,
     StoreUnavailableError,
 )
+from .guard import run_once
+from .keys import IdempotencyKey, derive, record_key, store_key
 from .memory import MemoryStore
 
 __all__ = [
     "ENV_VAR",
     "Begin",
+    "IdempotencyKey",
     "IdempotencyStore",
     "MemoryStore",
     "Outcome",
     "Record",
     "State",
     "StoreUnavailableError",
+    "derive",
     "open_store",
+    "record_key",
+    "run_once",
     "store_key",
 ]
 
-KEY_PREFIX = "axn:idem:"
 _FORMS = "memory://, redis://[:password@]host[:port][/db] or rediss://… (TLS)"
-
-
-def store_key(namespace: str, key: str) -> str:
-    """The store key for an idempotency ``key`` within ``namespace`` (e.g. the caller's identity).
-
-    Hashed, so client-chosen keys of any length or content make fixed-size Redis keys and leak
-    nothing to whoever lists them. The namespace may not contain NUL, which keeps the mapping
-    one-to-one.
-    """
-    if not isinstance(namespace, str) or "\x00" in namespace:
-        raise ValueError("namespace must be a string without NUL characters")
-    if not isinstance(key, str) or not key:
-        raise ValueError("key must be a non-empty string")
-    digest = hashlib.sha256(f"{namespace}\x00{key}".encode("utf-8", "surrogatepass")).hexdigest()
-    return KEY_PREFIX + digest
 
 
 def open_store(

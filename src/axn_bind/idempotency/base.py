@@ -70,6 +70,14 @@ class IdempotencyStore(ABC):
     here, once for every backend, and call the backend's ``_begin`` / ``_finish``; each backend
     makes those transitions atomic and provides ``release``, ``get``, ``clear`` and ``close``."""
 
+    # The longest a finishing write (complete / mark_unknown / release) may take, timeouts and
+    # retries included: the time budget keeps this much back after every Dyplsapi call.
+    write_seconds: float = 0.05
+
+    def durability_problems(self) -> list[str]:
+        """What in the store's setup can lose records before they expire (none by default)."""
+        return []
+
     def begin(
         self,
         key: str,

@@ -285,5 +285,77 @@ class RedisStore(IdempotencyStore):
         """Check the store answers (e.g. at instance start); raises StoreUnavailableError."""
         self._run("ping", self._client.ping)
 
+    def durability_problems(self) -> list[str]:
+        """What in the server's configuration can lose idempotency records; empty when nothing.
+
+        A record that disappears before its TTL lets a redelivery of its order bind again, so two
+        settings are checked:
+
+        * **Eviction.** ``maxmemory-policy`` (``INFO memory``) must be ``noeviction``. Every
+          record has a TTL, so the ``volatile-*`` policies (ApsaraDB's default is
+          ``volatile-lru``) evict exactly these keys, and the ``allkeys-*`` policies evict any
+          key. With ``noeviction`` a full Redis refuses writes instead, and the service fails
+          closed. Any other policy is reported even while ``maxmemory`` is 0 (no limit): a limit
+          set later starts the evictions without another check.
+        * **Persistence.** AOF on (``aof_enabled`` in ``INFO persistence``), or RDB save points
+          (``CONFIG GET save`` not empty). RDB alone is accepted although a crash loses the
+          writes since the last snapshot (minutes, by the save points): records made in that
+          time are forgotten. ``CONFIG GET save`` is asked only while AOF is off; where CONFIG
+          is refused (renamed or forbidden by ApsaraDB / Tair or an ACL) and AOF is off,
+          persistence cannot be confirmed, and that is reported.
+
+        Each problem is one sentence naming the setting and the value to set. The URL and the
+        password are never part of it. Raises StoreUnavailableError when the server cannot be
+        asked.
+        """
+        memory: Any = self._run("INFO memory", lambda: self._client.info("memory"))
+        persistence: Any = self._run("INFO persistence", lambda: self._client.info("persistence"))
+        problems: list[str] = []
+
+        policy = memory.get("maxmemory_policy")
+        if policy is None:
+            problems.append(
+                "maxmemory-policy could not be read (INFO memory has no maxmemory_policy): if "
+                "Redis evicts idempotency records before they expire, an evicted order is bound "
+                "again; confirm that maxmemory-policy is noeviction (ApsaraDB console: Parameter "
+                "settings)."
+            )
+        elif str(policy) != "noeviction":
+            problems.append(
+                f"maxmemory-policy is {policy}: Redis may evict idempotency records before they "
+                "expire, and an evicted order is bound again; set maxmemory-policy to noeviction "
+                "(ApsaraDB console: Parameter settings)."
+            )
+
+        aof = persistence.get("aof_enabled")
+        if str(aof) == "1":
+            return problems
+
+        def save_points() -> str | None:
+            try:
+                reply: Any = self._client.config_get("save")
+            except redis.ResponseError:  # CONFIG renamed, disabled or forbidden to this user
+                return None
+            value = reply.get("save") if isinstance(reply, dict) else None
+            return None if value is None else str(value).strip()
+
+        save = self._run("CONFIG GET save", save_points)
+        aof_state = "appendonly is no" if aof is not None else "aof_enabled is not in INFO"
+        if save is None:
+            problems.append(
+                f"Persistence could not be confirmed: {aof_state} and CONFIG GET save was "
+                "refused, so a restart may forget every idempotency record, and every order "
+                "redelivered after it is bound again; set appendonly to yes (ApsaraDB console: "
+                "Parameter settings)."
+            )
+        elif not save:
+            problems.append(
+                f"Redis keeps idempotency records in memory only ({aof_state} and save is "
+                "empty): a restart forgets every record, and every order redelivered after it is "
+                "bound again; set appendonly to yes (ApsaraDB console: Parameter settings), or "
+                "configure RDB save points with save."
+            )
+        return problems
+
     def close(self) -> None:
         self._client.close()

@@ -1,0 +1,112 @@
+"""The Dyplsapi client: sign → send (:mod:`.transport`) → judge (:mod:`.classify`) → maybe send
+again (:mod:`.retry`). The code table is :mod:`.codes`.
+
+Retried, re-signed with a fresh nonce and timestamp each time: gateway throttling,
+``isv.FLOW_LIMIT`` and failures before the request was sent. Never retried: anything after which
+a binding may exist.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from ..budget import Budget
+from ..config import Credentials, Settings
+from ..log import log
+from ..signing import SignedRequest, canonical_query, new_nonce, sign_v1, sign_v3, utc_timestamp
+from .classify import Verdict, classify
+from .retry import RetryPolicy
+from .transport import Transport
+
+__all__ = ["DyplsClient", "RetryPolicy", "Transport", "Verdict"]
+
+
+class DyplsClient:
+    """One transport (one HTTP session) per instance, reused across warm invocations."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        transport: Transport | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self.endpoint = settings.endpoint
+        self.host = urlsplit(settings.endpoint).netloc
+        self.transport = transport or Transport()
+        self.sleep = sleep
+        self.policy = policy or RetryPolicy(
+            settings.max_attempts, settings.backoff_base, settings.backoff_max
+        )
+
+    def _sign(self, action: str, params: dict[str, str], creds: Credentials) -> SignedRequest:
+        if self.settings.signature_version == "v1":
+            return sign_v1(
+                method="POST",
+                action=action,
+                params=params,
+                credentials=creds,
+                timestamp=utc_timestamp(),
+                nonce=new_nonce(),
+            )
+        return sign_v3(
+            method="POST",
+            host=self.host,
+            action=action,
+            params=params,
+            credentials=creds,
+            date=utc_timestamp(),
+            nonce=new_nonce(),
+        )
+
+    def call(
+        self, action: str, params: dict[str, str], creds: Credentials, budget: Budget
+    ) -> Verdict:
+        """Send ``action`` until a verdict is final; raises only DeadlineExceededError, and only
+        before anything was sent."""
+        budget.require_call()
+        attempt = 0
+        while True:
+            attempt += 1
+            signed = self._sign(action, params, creds)
+            started = budget.now()
+            exchange = self.transport.send(
+                f"{self.endpoint}/?{canonical_query(signed.params)}",
+                signed.headers,
+                signed.body,
+                connect_timeout=self.settings.connect_timeout,
+                read_timeout=self.settings.read_timeout,
+                end=budget.exchange_end(),
+            )
+            verdict = classify(exchange)
+            log(
+                "dypls_call",
+                logging.INFO if verdict.bound else logging.WARNING,
+                action=action,
+                attempt=attempt,
+                exchange=type(exchange).__name__,
+                http_status=getattr(exchange, "status", None),
+                code=verdict.code,
+                upstream_request_id=verdict.request_id,
+                elapsed_ms=round((budget.now() - started) * 1000),
+            )
+            wait = self.policy.next_wait(attempt, verdict, budget)
+            if wait is None:
+                return verdict
+            log(
+                "dypls_retry",
+                logging.WARNING,
+                action=action,
+                attempt=attempt,
+                code=verdict.code,
+                delay_ms=round(wait * 1000),
+            )
+            self.sleep(wait)
+
+    def close(self) -> None:
+        self.transport.close()

@@ -1,0 +1,243 @@
+"""Sending one signed request and telling exactly how far it got.
+
+An exchange ends in one of three ways, and the difference decides whether a retry is safe:
+
+- :class:`Answered`: a complete HTTP answer arrived (any status, any body);
+- :class:`NotSent`: it failed before any byte of the request left this process (DNS, refused,
+  connect timeout, a TLS handshake that failed): nothing can have been bound;
+- :class:`NoAnswer`: the request was sent, then the connection broke or the time ran out before
+  the whole answer arrived: a binding may exist.
+
+The stage is tracked by the connection itself (connect → sent), not guessed from exception
+types. The exchange's end is a **total** limit: every socket read waits at most until then, so
+an answer that drips in slowly is cut at the deadline rather than each read getting a fresh
+timeout. Pooled connections idle for longer than ``idle_seconds`` are closed before reuse: a
+keep-alive connection left over from before FC froze the instance may be dead without either side
+knowing, and a request written into it would end as an unknown outcome.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+IDLE_SECONDS = 4.0  # pooled connections idle longer than this are not reused
+NOT_STARTED, CONNECTING, CONNECTED, SENT = "not started", "connecting", "connected", "sent"
+
+
+@dataclass(frozen=True)
+class Answered:
+    status: int
+    headers: Mapping[str, str]  # names in lower case
+    body: bytes
+
+
+@dataclass(frozen=True)
+class NotSent:
+    reason: str  # what failed, e.g. "connection refused", "TLS handshake failed"
+
+
+@dataclass(frozen=True)
+class NoAnswer:
+    reason: str
+    timed_out: bool  # the deadline or the read timeout ended it (else the connection broke)
+
+
+Exchange = Answered | NotSent | NoAnswer
+
+
+class _Progress(threading.local):
+    """What the connection serving this thread's current exchange has done so far."""
+
+    stage: str = NOT_STARTED
+    end: float = float("inf")
+    read_timeout: float = float("inf")
+    clock: Callable[[], float] = time.monotonic
+    connection: Any = None
+
+
+_progress = _Progress()
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Socket reads that never wait past the exchange's end."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = _progress.end - _progress.clock()
+        if left <= 0:
+            raise TimeoutError("the exchange's deadline passed")
+        self._sock.settimeout(min(left, 3600.0))
+        return self._sock.recv_into(buffer)
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        self.fp.close()  # the plain makefile() reader; replaced by one that keeps the deadline
+        self.fp = io.BufferedReader(_DeadlineReader(sock))
+
+
+class _Tracked:
+    """Mixed into urllib3's connections: records the stage and the last use."""
+
+    response_class = _DeadlineResponse
+    last_used: float = 0.0
+
+    def connect(self) -> None:
+        _progress.stage = CONNECTING
+        _progress.connection = self
+        super().connect()  # type: ignore[misc]
+        _progress.stage = CONNECTED
+
+    def send(self, data: Any) -> None:
+        if self.sock is None:  # type: ignore[attr-defined]
+            self.connect()
+        if _progress.stage != SENT:  # the answer is awaited at most read_timeout from here
+            _progress.stage = SENT
+            _progress.end = min(_progress.end, _progress.clock() + _progress.read_timeout)
+        _progress.connection = self
+        super().send(data)  # type: ignore[misc]
+
+
+class _HTTPConnection(_Tracked, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Tracked, HTTPSConnection):
+    pass
+
+
+class _Retiring:
+    """Mixed into urllib3's pools: a connection idle for too long is closed, not reused."""
+
+    idle_seconds = IDLE_SECONDS
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)  # type: ignore[misc]
+        if conn.sock is not None and _progress.clock() - conn.last_used > self.idle_seconds:
+            conn.close()
+        return conn
+
+
+class _HTTPPool(_Retiring, HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(_Retiring, HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _Adapter(HTTPAdapter):
+    def __init__(self, idle_seconds: float, **kwargs: Any) -> None:
+        self._idle_seconds = idle_seconds
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        idle = self._idle_seconds
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": type("Pool", (_HTTPPool,), {"idle_seconds": idle}),
+            "https": type("Pool", (_HTTPSPool,), {"idle_seconds": idle}),
+        }
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, fixed description of a transport failure (never the URL: it holds parameters)."""
+    text = f"{type(exc).__name__} {exc}".lower()
+    for needle, reason in (
+        ("ssl", "TLS handshake failed"),
+        ("certificate", "TLS handshake failed"),
+        ("refused", "connection refused"),
+        ("name resolution", "host name not resolved"),
+        ("nodename", "host name not resolved"),
+        ("timed out", "timed out"),
+        ("timeout", "timed out"),
+        ("reset", "connection reset"),
+        ("aborted", "connection aborted"),
+        ("closed", "connection closed"),
+    ):
+        if needle in text:
+            return reason
+    return type(exc).__name__
+
+
+class Transport:
+    """One ``requests.Session`` per instance; :meth:`send` never raises for network trouble."""
+
+    def __init__(
+        self,
+        *,
+        pool_size: int = 4,
+        idle_seconds: float = IDLE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.clock = clock
+        self.session = requests.Session()
+        self.session.trust_env = False  # no proxy or netrc surprises in the data path
+        adapter = _Adapter(idle_seconds, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+
+    def send(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        end: float,
+    ) -> Exchange:
+        """POST ``body`` to ``url``. Connecting may take ``connect_timeout``; once sent, the
+        whole answer must arrive within ``read_timeout``; and all of it is over by ``end``
+        (on ``clock``), whatever the server's pace."""
+        progress = _progress
+        progress.stage, progress.end, progress.clock = NOT_STARTED, end, self.clock
+        progress.read_timeout = read_timeout
+        progress.connection = None
+        left = end - self.clock()
+        if left <= 0:
+            return NotSent("no time was left to send")
+        try:
+            response = self.session.post(
+                url,
+                headers=dict(headers),
+                data=body,
+                timeout=(min(connect_timeout, left), left),
+                allow_redirects=False,
+            )
+            answered = Answered(
+                response.status_code,
+                {k.lower(): v for k, v in response.headers.items()},
+                response.content,
+            )
+        except Exception as exc:  # every failure is classified by the stage it reached
+            if progress.stage in (NOT_STARTED, CONNECTING):
+                return NotSent(_reason(exc))
+            reason = _reason(exc)
+            return NoAnswer(reason, timed_out=reason == "timed out" or self.clock() >= end)
+        finally:
+            if progress.connection is not None:
+                progress.connection.last_used = self.clock()
+            progress.connection = None
+        return answered
+
+    def close(self) -> None:
+        self.session.close()

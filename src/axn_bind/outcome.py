@@ -1,0 +1,191 @@
+"""What happened to one bind request, and the three shapes it is answered in: the HTTP response
+struct, the plain body of a direct invocation, and the batch report.
+
+An :class:`Outcome` is made once (from a binding, an error, an upstream verdict or a stored
+record) and never changed; :meth:`Outcome.with_fields` makes a new one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from .errors import AxnError, Kind, TransientFailureError
+
+if TYPE_CHECKING:
+    from .dypls.classify import Verdict
+    from .idempotency import Record
+
+BOUND, REJECTED, FAILED = "bound", "rejected", "failed"
+KEEP, KEEP_UNKNOWN, RELEASE = "keep", "keep-unknown", "release"
+
+
+def dump_body(body: dict[str, Any]) -> str:
+    """The one JSON text form of a body: what is answered, stored and replayed byte for byte."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One bind request's result, in the Dyplsapi response shape. ``kind`` is None when bound."""
+
+    status: int
+    body: dict[str, Any]
+    kind: Kind | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    text: str | None = None  # exact body text of a replay
+    replayed: bool = False
+    upstream_request_id: str | None = None  # Dyplsapi's RequestId, when the call reached it
+
+    @property
+    def result(self) -> str:
+        """bound | rejected (permanent: do not redeliver) | failed (transient: redeliver)."""
+        if self.kind is None:
+            return BOUND
+        return FAILED if self.kind.transient else REJECTED
+
+    @property
+    def transient(self) -> bool:
+        return self.result == FAILED
+
+    @property
+    def record_as(self) -> str:
+        """What the idempotency record does with this outcome: keep it and replay it, keep it
+        as unknown (a binding may exist), or release the key (provably nothing was bound)."""
+        if self.kind is None or self.kind is Kind.REJECTED:
+            return KEEP
+        if self.kind is Kind.UNKNOWN:
+            return KEEP_UNKNOWN
+        return RELEASE
+
+    @property
+    def code(self) -> str | None:
+        return self.body.get("Code")
+
+    def body_text(self) -> str:
+        return self.text if self.text is not None else dump_body(self.body)
+
+    def with_fields(self, **fields: Any) -> Outcome:
+        """The same outcome with ``fields`` added to its body."""
+        return replace(self, body={**self.body, **fields}, text=None)
+
+    @classmethod
+    def from_error(cls, error: AxnError, request_id: str) -> Outcome:
+        headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
+        return cls(
+            error.status,
+            error.body(request_id),
+            error.kind,
+            headers,
+            upstream_request_id=error.request_id,
+        )
+
+    @classmethod
+    def from_verdict(cls, verdict: Verdict, request_id: str) -> Outcome:
+        if verdict.binding is not None and verdict.kind is None:
+            return cls(
+                200,
+                {
+                    "Code": "OK",
+                    "Message": verdict.message or "OK",
+                    "RequestId": verdict.request_id or request_id,
+                    "SecretBindDTO": dict(verdict.binding),
+                },
+                upstream_request_id=verdict.request_id,
+            )
+        assert verdict.kind is not None
+        headers = {}
+        if verdict.kind is Kind.THROTTLED:
+            headers["Retry-After"] = str(max(1, math.ceil(verdict.retry_after or 1)))
+        body = {
+            "Code": verdict.code,
+            "Message": verdict.message,
+            "RequestId": verdict.request_id or request_id,
+        }
+        return cls(
+            verdict.status, body, verdict.kind, headers, upstream_request_id=verdict.request_id
+        )
+
+    @classmethod
+    def replay(cls, record: Record) -> Outcome:
+        text = record.response or "{}"
+        status = record.status or 200
+        kind = None if status == 200 else Kind.REJECTED
+        return cls(
+            status,
+            json.loads(text),
+            kind,
+            text=text,
+            replayed=True,
+            upstream_request_id=record.upstream_request_id,
+        )
+
+
+# -- the three answer shapes ----------------------------------------------------------------
+
+
+def http_response(outcome: Outcome, extra_headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """``{statusCode, headers, isBase64Encoded, body}`` with a JSON body, as FC and API Gateway need."""
+    headers = {"Content-Type": "application/json; charset=utf-8", **outcome.headers}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    if extra_headers:
+        headers.update(extra_headers)
+    return {
+        "statusCode": outcome.status,
+        "headers": headers,
+        "isBase64Encoded": False,
+        "body": outcome.body_text(),  # a replay is the stored text, byte for byte
+    }
+
+
+def direct_body(outcome: Outcome) -> dict[str, Any]:
+    """The answer to a direct invocation: the body itself (FC serialises it)."""
+    return dict(outcome.body)
+
+
+def report_entry(index: int, record_id: str | None, outcome: Outcome, request_id: str) -> dict:
+    """One line of a batch report: identity, result, and the Dyplsapi-shaped body."""
+    entry: dict[str, Any] = {"Index": index, "Id": record_id, "Result": outcome.result}
+    if outcome.replayed:
+        entry["Replayed"] = True
+    entry.update(outcome.body)
+    if entry.get("RequestId") == request_id:  # only Dyplsapi's own request ids are worth keeping
+        del entry["RequestId"]
+    return entry
+
+
+def batch_report(source: str, entries: list[dict[str, Any]], request_id: str) -> dict[str, Any]:
+    """The report of a whole batch (see :func:`redelivery` for what is raised with it)."""
+    n = _counts(entries)
+    return {
+        "Code": "OK" if n[BOUND] == len(entries) else "PartialFailure",
+        "Message": f"{len(entries)} record(s): {n[BOUND]} bound, {n[REJECTED]} rejected, "
+        f"{n[FAILED]} failed",
+        "RequestId": request_id,
+        "Source": source,
+        "Records": entries,
+    }
+
+
+def _counts(entries: list[dict[str, Any]]) -> dict[str, int]:
+    return {r: sum(1 for e in entries if e["Result"] == r) for r in (BOUND, REJECTED, FAILED)}
+
+
+def redelivery(report: dict[str, Any]) -> TransientFailureError | None:
+    """The exception that asks for the batch again, or None when no record needs it."""
+    entries = report["Records"]
+    n = _counts(entries)
+    if not n[FAILED]:
+        return None
+    failed = ", ".join(
+        f"{e['Id'] or '#' + str(e['Index'])} ({e['Code']})"
+        for e in entries
+        if e["Result"] == FAILED
+    )
+    return TransientFailureError(
+        f"{n[FAILED]} of {len(entries)} record(s) need redelivery: {failed}. "
+        f"{n[BOUND]} bound, {n[REJECTED]} rejected for good."
+    )

@@ -1,0 +1,211 @@
+"""The classifier, row by row: (HTTP status, body or its lack, transport failure and its stage)
+→ kind and code. Every code of the Dyplsapi reference tables is a row, and so is every
+ambiguous answer that may have bound.
+
+The rule under test: anything that may have bound is UNKNOWN; only what provably bound nothing
+may be retried or release its key.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from axn_bind.dypls.classify import classify, safe_message
+from axn_bind.dypls.transport import Answered, NoAnswer, NotSent
+from axn_bind.errors import Kind
+from axn_bind.outcome import KEEP, KEEP_UNKNOWN, RELEASE, Outcome
+
+OK_BODY = {
+    "Code": "OK",
+    "Message": "OK",
+    "RequestId": "R-1",
+    "SecretBindDTO": {"Extension": "130", "SecretNo": "17000000000", "SubsId": "1000000820000605"},
+}
+
+
+def answer(status: int, body, headers: dict[str, str] | None = None) -> Answered:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return Answered(status, headers or {}, raw)
+
+
+def business(code: str) -> Answered:
+    return answer(200, {"Code": code, "Message": "m", "RequestId": "R-2"})
+
+
+def gateway(status: int, code: str) -> Answered:
+    return answer(status, {"Code": code, "Message": "m", "RequestId": "R-3", "HostId": "h"})
+
+
+U, T, R, C, A = Kind.UNKNOWN, Kind.THROTTLED, Kind.REJECTED, Kind.CONFIG, Kind.UNAVAILABLE
+
+# (exchange, kind, code, answered status, retried within the invocation)
+ROWS = [
+    # a binding
+    (answer(200, OK_BODY), None, "OK", 200, False),
+    # business codes (HTTP 200) from the reference table
+    (business("isv.NO_AVAILABLE_NUMBER"), R, "isv.NO_AVAILABLE_NUMBER", 503, False),
+    (business("isv.BIND_CONFLICT"), R, "isv.BIND_CONFLICT", 409, False),
+    (business("isv.FLOW_LIMIT"), T, "isv.FLOW_LIMIT", 429, True),
+    *[
+        (business(code), R, code, 400, False)
+        for code in (
+            "isv.EXPIRE_DATE_ILLEGAL",
+            "isv.MOBILE_NUMBER_ILLEGAL",
+            "isv.INVALID_PARAMETERS",
+            "isv.ILLEGAL_ARGUMENT",
+            "isv.FORBIDDEN_ACTION",
+            "isv.NO_NOT_EXIST",
+            "isv.POOLKEY_NOT_EXISTS",
+            "isv.SUBS_NOT_EXIST",
+            "isv.SOMETHING_NEW",  # an unheard-of isv.* code: the service refused the request
+        )
+    ],
+    *[
+        (business(code), C, code, 500, False)
+        for code in (
+            "isv.OUT_OF_SERVICE",
+            "isv.PRODUCT_UN_SUBSCRIPT",
+            "isv.PRODUCT_UNSUBSCRIBE",
+            "isv.ACCOUNT_NOT_EXISTS",
+            "isv.ACCOUNT_ABNORMAL",
+            "isp.RAM_PERMISSION_DENY",
+        )
+    ],
+    *[
+        (business(code), U, code, 502, False)
+        for code in (
+            "isp.SYSTEM_ERROR",
+            "isp.DAO_EXCEPTION",
+            "isp.GATEWAY_ERROR",
+            "isp.UNKNOWN_ERR_CODE",
+            "isp.VENDOR_UNAVAILABLE",
+            "isv.PARTNER_NOT_EXIST",
+            "isp.SOMETHING_NEW",
+        )
+    ],
+    # gateway codes (HTTP 4xx/5xx) from the reference table
+    (gateway(400, "Throttling"), T, "Throttling", 429, True),
+    (gateway(400, "Throttling.User"), T, "Throttling.User", 429, True),
+    (gateway(429, "Throttling.Api"), T, "Throttling.Api", 429, True),
+    (gateway(400, "SignatureNonceUsed"), U, "SignatureNonceUsed", 502, False),
+    (gateway(400, "SignatureDoesNotMatch"), C, "SignatureDoesNotMatch", 500, False),
+    (gateway(400, "IncompleteSignature"), C, "IncompleteSignature", 500, False),
+    (gateway(404, "InvalidAccessKeyId.NotFound"), C, "InvalidAccessKeyId.NotFound", 500, False),
+    (gateway(400, "InvalidAccessKeyId.Inactive"), C, "InvalidAccessKeyId.Inactive", 500, False),
+    (gateway(400, "InvalidTimeStamp.Expired"), C, "InvalidTimeStamp.Expired", 500, False),
+    (gateway(400, "InvalidTimeStamp.Format"), C, "InvalidTimeStamp.Format", 500, False),
+    (gateway(400, "IllegalTimestamp"), C, "IllegalTimestamp", 500, False),
+    (gateway(400, "MissingParameter"), C, "MissingParameter", 500, False),
+    (gateway(400, "InvalidParameter"), C, "InvalidParameter", 500, False),
+    (gateway(400, "InvalidParameter.Format"), C, "InvalidParameter.Format", 500, False),
+    (gateway(400, "UnsupportedHTTPMethod"), C, "UnsupportedHTTPMethod", 500, False),
+    (gateway(404, "InvalidApi.NotFound"), C, "InvalidApi.NotFound", 500, False),
+    (gateway(404, "InvalidProduct.NotFound"), C, "InvalidProduct.NotFound", 500, False),
+    (gateway(403, "Forbidden.RAM"), C, "Forbidden.RAM", 500, False),
+    (gateway(403, "Forbidden"), C, "Forbidden", 500, False),
+    (gateway(400, "InvalidSecurityToken.Expired"), C, "InvalidSecurityToken.Expired", 500, False),
+    (gateway(500, "InternalError"), U, "InternalError", 502, False),
+    (gateway(503, "ServiceUnavailable"), U, "ServiceUnavailable", 502, False),
+    # gateway answers without a known code: judged by the status
+    (answer(502, b"<html>bad gateway</html>"), U, "InternalError", 502, False),
+    (answer(504, {}), U, "InternalError", 502, False),
+    (answer(429, b""), T, "UnexpectedResponse", 429, True),
+    (answer(403, b"denied"), C, "UnexpectedResponse", 500, False),
+    (answer(400, {"Code": "Brand.New"}), C, "Brand.New", 500, False),
+    (answer(302, b""), C, "UnexpectedResponse", 500, False),
+    # ambiguous 2xx answers: each may have bound
+    (answer(200, b""), U, "UnreadableResponse", 502, False),
+    (answer(200, b"not json"), U, "UnreadableResponse", 502, False),
+    (answer(200, [OK_BODY]), U, "UnreadableResponse", 502, False),
+    (answer(200, {"RequestId": "R"}), U, "UnreadableResponse", 502, False),
+    (answer(200, {"SecretBindDTO": OK_BODY["SecretBindDTO"]}), U, "UnreadableResponse", 502, False),
+    (answer(202, OK_BODY), U, "UnreadableResponse", 502, False),
+    (answer(204, b""), U, "UnreadableResponse", 502, False),
+    (answer(200, {"Code": "OK", "RequestId": "R"}), U, "UnreadableResponse", 502, False),
+    (
+        answer(200, {"Code": "OK", "SecretBindDTO": {"SecretNo": "17000000000"}}),
+        U,
+        "UnreadableResponse",
+        502,
+        False,
+    ),
+    (answer(200, {"Code": "Weird", "Message": "?"}), U, "UnreadableResponse", 502, False),
+    (answer(201, {"Code": "isv.BIND_CONFLICT"}), R, "isv.BIND_CONFLICT", 409, False),
+    # the transport: before sending (safe to retry) and after (a binding may exist)
+    (NotSent("connection refused"), A, "UpstreamUnavailable", 503, True),
+    (NotSent("TLS handshake failed"), A, "UpstreamUnavailable", 503, True),
+    (NotSent("host name not resolved"), A, "UpstreamUnavailable", 503, True),
+    (NoAnswer("timed out", timed_out=True), U, "UpstreamTimeout", 504, False),
+    (NoAnswer("connection reset", timed_out=False), U, "UpstreamConnectionLost", 502, False),
+    (NoAnswer("connection closed", timed_out=False), U, "UpstreamConnectionLost", 502, False),
+]
+
+
+@pytest.mark.parametrize(("exchange", "kind", "code", "status", "retry"), ROWS)
+def test_every_row(exchange, kind, code, status, retry):
+    verdict = classify(exchange)
+    assert (verdict.kind, verdict.code, verdict.status, verdict.retry) == (
+        kind,
+        code,
+        status,
+        retry,
+    )
+
+
+@pytest.mark.parametrize(("exchange", "kind", "code", "status", "retry"), ROWS)
+def test_what_the_record_does_follows_from_the_verdict(exchange, kind, code, status, retry):
+    outcome = Outcome.from_verdict(classify(exchange), "FC-1")
+    expected = {None: KEEP, R: KEEP, U: KEEP_UNKNOWN, T: RELEASE, C: RELEASE, A: RELEASE}[kind]
+    assert outcome.record_as == expected
+    # only what provably bound nothing is retried
+    assert not retry or outcome.record_as == RELEASE
+
+
+def test_a_binding_carries_its_dto_and_dyplsapi_request_id():
+    verdict = classify(answer(200, OK_BODY))
+    assert verdict.binding == OK_BODY["SecretBindDTO"]
+    outcome = Outcome.from_verdict(verdict, "FC-1")
+    assert outcome.body["RequestId"] == "R-1" and outcome.upstream_request_id == "R-1"
+
+
+def test_throttling_carries_the_gateway_hint_in_seconds():
+    ms = classify(gateway_with(400, "Throttling.User", {"x-acs-retry-after": "1200"}))
+    assert ms.retry_after == 1.2
+    s = classify(gateway_with(429, "Throttling", {"retry-after": "3"}))
+    assert s.retry_after == 3.0
+    assert classify(gateway(400, "Throttling")).retry_after is None
+    assert Outcome.from_verdict(ms, "x").headers == {"Retry-After": "2"}  # rounded up
+
+
+def gateway_with(status: int, code: str, headers: dict[str, str]) -> Answered:
+    return answer(status, {"Code": code, "Message": "m"}, headers)
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        " server string to sign is:POST&%2F&AccessKeyId%3DLTAI%26PhoneNoA%3D13912345678",
+        " Server string to sign is: POST&%2F&PhoneNoA%3D13912345678",
+        ". server canonical request is: POST\n/\nPhoneNoA=13912345678\n",
+        " CanonicalRequest: POST / PhoneNoA=13912345678",
+        " StringToSign: ACS3-HMAC-SHA256 13912345678",
+    ],
+)
+def test_a_message_that_echoes_the_request_is_cut(echo):
+    body = {"Code": "SignatureDoesNotMatch", "Message": "Specified signature is not matched" + echo}
+    verdict = classify(answer(400, body))
+    assert "13912345678" not in verdict.message
+    assert "to sign" not in verdict.message.lower()
+    assert "canonical" not in verdict.message.lower()
+    assert verdict.message.startswith(
+        "Dyplsapi answered SignatureDoesNotMatch: Specified signature is not matched"
+    )
+    assert "ALIBABA_CLOUD_ACCESS_KEY_SECRET" in verdict.message
+
+
+def test_phone_numbers_in_upstream_messages_are_masked_and_length_is_capped():
+    message = safe_message("number 13912345678 is bound " + "x" * 1000)
+    assert "13912345678" not in message and "139****5678" in message
+    assert len(message) <= 300

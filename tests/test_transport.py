@@ -1,0 +1,138 @@
+"""The transport against real sockets: how far an exchange got decides whether it may be retried.
+
+Time is an injected clock, so the tests prove *why* an exchange ended (the deadline passed on the
+clock it was given) without depending on how fast this machine is.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+from axn_bind.dypls.transport import Answered, NoAnswer, NotSent, Transport
+from tests.rawserver import OK_JSON, RawServer, http_answer, read_request
+
+
+class TickingClock:
+    """Advances by ``step`` seconds every time it is read."""
+
+    def __init__(self, step: float = 0.0) -> None:
+        self.now = 1000.0
+        self.step = step
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self.lock:
+            self.now += self.step
+            return self.now
+
+
+def send(transport: Transport, url: str, *, read_timeout: float = 5.0, within: float = 5.0):
+    return transport.send(
+        url + "/?Action=x",
+        {"content-type": "application/json"},
+        b"",
+        connect_timeout=2.0,
+        read_timeout=read_timeout,
+        end=transport.clock() + within,
+    )
+
+
+def test_a_complete_answer_is_answered():
+    with RawServer(lambda conn, _: (read_request(conn), conn.sendall(http_answer()))) as server:
+        result = send(Transport(), server.url)
+    assert isinstance(result, Answered)
+    assert (result.status, result.body) == (200, OK_JSON)
+
+
+def test_a_dripping_answer_is_cut_at_the_deadline_not_per_read():
+    sent: list[int] = []
+
+    def drip(conn: socket.socket, _: int) -> None:
+        read_request(conn)
+        body = b" " * 400
+        conn.sendall(http_answer(body)[: -len(body)])  # status and headers at once
+        for count in range(len(body)):
+            conn.sendall(b" ")  # then one byte at a time, each well within any read timeout
+            sent.append(count + 1)
+            threading.Event().wait(0.01)
+
+    clock = TickingClock(step=0.25)  # each read of the clock is a quarter second later
+    with RawServer(drip) as server:
+        result = send(Transport(clock=clock), server.url, read_timeout=30, within=3.0)
+        threading.Event().wait(0.1)
+    assert isinstance(result, NoAnswer) and result.timed_out
+    assert sent and sent[-1] < 400  # the client hung up long before the answer was complete
+
+
+def test_an_answer_that_never_comes_ends_at_the_read_timeout_after_sending():
+    with RawServer(lambda conn, _: (read_request(conn), threading.Event().wait(2))) as server:
+        result = send(Transport(), server.url, read_timeout=0.2)
+    assert isinstance(result, NoAnswer) and result.timed_out
+
+
+def test_a_connection_closed_after_the_request_was_read_is_no_answer():
+    with RawServer(lambda conn, _: read_request(conn)) as server:  # reads, then closes
+        result = send(Transport(), server.url)
+    assert isinstance(result, NoAnswer) and not result.timed_out
+
+
+def test_connection_refused_is_not_sent():
+    probe = socket.create_server(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    result = send(Transport(), f"http://127.0.0.1:{port}")
+    assert result == NotSent("connection refused")
+
+
+def test_a_failed_tls_handshake_is_not_sent():
+    def not_tls(conn: socket.socket, _: int) -> None:
+        conn.recv(4096)  # the ClientHello
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\nthis is no TLS server\r\n")
+
+    with RawServer(not_tls) as server:
+        result = send(Transport(), f"https://127.0.0.1:{server.port}")
+    assert result == NotSent("TLS handshake failed")
+
+
+def stale_after_first(conn: socket.socket, index: int) -> None:
+    """Connection 0 answers once, then swallows the next request (a connection that died while
+    the instance was frozen); any later connection answers."""
+    read_request(conn)
+    conn.sendall(http_answer())
+    if index == 0:
+        read_request(conn)  # read, never answered: the request went into a dead connection
+        return
+    read_request(conn)
+
+
+def test_a_pooled_connection_idle_for_long_is_not_reused():
+    clock = TickingClock()
+    with RawServer(stale_after_first) as server:
+        transport = Transport(clock=clock)
+        assert isinstance(send(transport, server.url), Answered)
+        clock.now += 10  # the instance was frozen between two invocations
+        second = send(transport, server.url)
+    assert isinstance(second, Answered)  # sent on a fresh connection
+    assert server.connections == 2
+
+
+def test_a_recently_used_connection_is_reused():
+    # The counterpart of the test above, showing what reusing a dead connection costs: the
+    # request is sent and never answered, an unknown outcome.
+    clock = TickingClock()
+    with RawServer(stale_after_first) as server:
+        transport = Transport(clock=clock)
+        assert isinstance(send(transport, server.url), Answered)
+        clock.now += 1
+        second = send(transport, server.url)
+    assert isinstance(second, NoAnswer)
+    assert server.connections == 1
+
+
+def test_no_time_left_sends_nothing():
+    with RawServer(lambda conn, _: read_request(conn)) as server:
+        transport = Transport()
+        result = send(transport, server.url, within=0)
+    assert isinstance(result, NotSent)
+    assert server.connections == 0

@@ -201,6 +201,22 @@ def test_only_batches_raise_direct_and_http_answer_the_failure(emulator):
     assert not emulator.bindings()
 
 
+def test_an_asynchronous_direct_invocation_raises_for_a_transient_failure_only(env, emulator):
+    """AXN_DIRECT_INVOCATION=async: FC retries an asynchronous invocation only when it fails."""
+    env(AXN_DIRECT_INVOCATION="async")
+    emulator.add_fault("throttle", count=10)  # still throttled after every allowed attempt
+    with pytest.raises(TransientFailureError) as raised:
+        call(req(1))
+    assert "Throttling.User" in str(raised.value) and "redelivery requested" in str(raised.value)
+    assert not PHONE.search(str(raised.value))
+    emulator.clear_faults()
+    assert call(req(1))["Code"] == "OK"  # the retry binds
+    emulator.add_fault("business", code="isv.MOBILE_NUMBER_ILLEGAL")
+    assert call(req(2))["Code"] == "isv.MOBILE_NUMBER_ILLEGAL"  # permanent: answered, not raised
+    http_status, _, _ = post(req(3))
+    assert http_status == 200  # HTTP callers are answered whatever the setting
+
+
 def test_a_configuration_problem_makes_the_batch_raise_without_calling(env, emulator):
     env(AXN_FIELD_MAP="{not json")
     message = raised(mns_batch(text(req(1)), text(req(2))))

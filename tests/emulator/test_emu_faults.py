@@ -172,6 +172,46 @@ def test_drop_before(
     assert client.send(_bind_call(client, expiration)).json()["Code"] == "OK"
 
 
+@pytest.mark.parametrize(
+    ("status", "body", "bind_first", "bindings"),
+    [(200, "", True, 1), (202, '{"Code":"OK"}', True, 1), (200, "", False, 0)],
+)
+def test_raw_answers_exactly_what_it_is_given(
+    admin: EmulatorAdmin,
+    emulator: Emulator,
+    bind: BindFn,
+    status: int,
+    body: str,
+    bind_first: bool,
+    bindings: int,
+) -> None:
+    admin.add_fault("raw", status=status, body=body, bind=bind_first)
+    reply = bind()
+    assert (reply.status, reply.body) == (status, body.encode())
+    assert len(emulator.bindings()) == bindings
+
+
+def test_drip_sends_the_answer_a_byte_at_a_time(
+    admin: EmulatorAdmin, emulator: Emulator, client: SignedClient, expiration: str
+) -> None:
+    admin.add_fault("drip", interval=0.01)
+    with socket.create_connection(("127.0.0.1", emulator.port)) as sock:
+        call = _bind_call(client, expiration)
+        head = [f"{call.method} {call.target()} HTTP/1.1", "Host: 127.0.0.1"]
+        head += [f"{k}: {v}" for k, v in call.headers.items()]
+        head.append(f"Content-Length: {len(call.body or b'')}")
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + (call.body or b""))
+        reads = []
+        data = b""
+        while b"SubsId" not in data or not data.rstrip().endswith(b"}}"):
+            chunk = sock.recv(65536)
+            assert chunk
+            reads.append(chunk)
+            data += chunk
+    assert len(reads) > 20  # the body came in many small pieces, not one write
+    assert len(emulator.bindings()) == 1
+
+
 def test_fault_action_filter(admin: EmulatorAdmin, client: SignedClient, bind: BindFn) -> None:
     admin.add_fault("business", action="QuerySubscriptionDetail", code="isv.SUBS_NOT_EXIST")
     dto = bind().json()["SecretBindDTO"]

@@ -12,6 +12,11 @@ Kinds and options (every option is optional unless marked):
 - delay: sleep `seconds` (required), then answer normally.
 - bind_then_drop: process the request normally, then close the socket without answering.
 - drop_before: close the socket without processing.
+- raw: answer exactly `body` (text, default empty) with HTTP `status` (default 200) and a JSON
+  content type: for answers no real gateway should give (an empty 200, JSON without `Code`, a
+  202); `bind`.
+- drip: process the request normally, then send the answer one byte every `interval` seconds
+  (default 0.2): an upstream that never stalls long enough for a per-read timeout to fire.
 
 `bind: true` processes the request normally (a BindAxnExtension creates its binding) before the
 fault's answer replaces the real one. Each fault has `count` (default 1), `action` (default
@@ -37,6 +42,8 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "delay": ("seconds",),
     "bind_then_drop": (),
     "drop_before": (),
+    "raw": ("status", "body", "bind"),
+    "drip": ("interval",),
 }
 _REQUIRED: dict[str, tuple[str, ...]] = {"business": ("code",), "delay": ("seconds",)}
 _GATEWAY_STAGE_KINDS = ("throttle", "gateway", "http_5xx", "delay", "drop_before")
@@ -68,11 +75,11 @@ def _check_option_types(kind: str, options: dict[str, object]) -> None:
     for name in ("status",):
         if name in options and not (isinstance(options[name], int) and 100 <= options[name] < 600):
             raise ValueError(f"fault {kind}: {name} must be an HTTP status")
-    for name in ("retry_after", "seconds"):
+    for name in ("retry_after", "seconds", "interval"):
         value = options.get(name)
         if name in options and (not isinstance(value, (int, float)) or value < 0):
             raise ValueError(f"fault {kind}: {name} must be a non-negative number")
-    for name in ("code", "message"):
+    for name in ("code", "message", "body"):
         if name in options and not isinstance(options[name], str):
             raise ValueError(f"fault {kind}: {name} must be a string")
     if "bind" in options and not isinstance(options["bind"], bool):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -124,16 +125,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.log_request("dropped")
             return
-        self._send(outcome.status, outcome.headers, outcome.body)
+        self._send(outcome.status, outcome.headers, outcome.body, outcome.drip)
 
-    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+    def _send(self, status: int, headers: dict[str, str], body: bytes, drip: float = 0.0) -> None:
         try:
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if not drip:
+                self.wfile.write(body)
+                return
+            self.wfile.flush()
+            for index in range(len(body)):
+                time.sleep(drip)
+                self.wfile.write(body[index : index + 1])
+                self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 

@@ -62,6 +62,7 @@ class Outcome:
     headers: dict[str, str] = field(default_factory=dict)
     code: str | None = None
     drop: bool = False
+    drip: float = 0.0  # seconds between the bytes of the answer (0: all at once)
 
 
 def response_format(headers: dict[str, str], params: dict[str, str]) -> str:
@@ -287,6 +288,14 @@ class EmulatorService:
             self._dispatch(action, params, rid, fmt, entry)
         if fault.kind == "bind_then_drop":
             return Outcome(drop=True)
+        if fault.kind == "raw":
+            body = str(opts.get("body", "")).encode()
+            status = int(opts.get("status", 200))  # type: ignore[call-overload]
+            return Outcome(status, body, {"Content-Type": "application/json;charset=utf-8"})
+        if fault.kind == "drip":
+            answer = self._dispatch(action, params, rid, fmt, entry)
+            answer.drip = float(opts.get("interval", 0.2))  # type: ignore[arg-type]
+            return answer
         if fault.kind in ("flow_limit", "business", "isp_error"):
             default_code = {"flow_limit": "isv.FLOW_LIMIT", "isp_error": "isp.SYSTEM_ERROR"}
             code = str(opts.get("code", default_code.get(fault.kind, "")))

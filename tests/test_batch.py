@@ -217,6 +217,51 @@ def test_an_asynchronous_direct_invocation_raises_for_a_transient_failure_only(e
     assert http_status == 200  # HTTP callers are answered whatever the setting
 
 
+def test_a_defect_in_one_record_spares_the_others_and_the_batch_is_redelivered(
+    emulator, monkeypatch
+):
+    """Record 2 of 4 binds upstream, then a defect: 3 and 4 are still bound, 2 is kept as an
+    unknown outcome (never bound again), and the batch raises so that nothing is lost."""
+    from axn_bind.service import BindService
+
+    real_call = BindService._call
+    calls = []
+
+    def defect_on_second(self, *args, **kwargs):
+        outcome = real_call(self, *args, **kwargs)
+        calls.append(outcome.code)
+        if len(calls) == 2:
+            raise RuntimeError("defect after the upstream call")
+        return outcome
+
+    monkeypatch.setattr(BindService, "_call", defect_on_second)
+    batch = mns_batch(*(text(req(n)) for n in range(1, 5)))
+    message = raised(batch)
+    assert "1 of 4 record(s) need redelivery: mns:M1 (InternalError)" in message
+    assert bound_phones(emulator) == ["13900000001", "13900000002", "13900000003", "13900000004"]
+    message = raised(batch)  # the redelivery: 1, 3, 4 replayed; 2 refused, never bound again
+    assert "mns:M1 (OutcomeUnknown)" in message
+    assert len(emulator.bindings()) == 4
+
+
+def test_a_defect_while_reporting_a_batch_asks_for_redelivery(emulator, monkeypatch):
+    from axn_bind import app
+
+    real_report, broken = app.batch_report, [True]
+
+    def report_once_broken(*args, **kwargs):
+        if broken.pop() if broken else False:
+            raise RuntimeError("defect in the report")
+        return real_report(*args, **kwargs)
+
+    monkeypatch.setattr(app, "batch_report", report_once_broken)
+    message = raised(mns_batch(text(req(1))))
+    assert "could not be reported (RuntimeError)" in message
+    report = call(mns_batch(text(req(1))))  # redelivered: replayed, not bound again
+    assert report["Records"][0]["Replayed"] is True
+    assert len(emulator.bindings()) == 1
+
+
 def test_a_configuration_problem_makes_the_batch_raise_without_calling(env, emulator):
     env(AXN_FIELD_MAP="{not json")
     message = raised(mns_batch(text(req(1)), text(req(2))))

@@ -11,6 +11,7 @@ import logging
 
 import pytest
 
+from axn_bind.budget import Budget
 from axn_bind.config import Settings
 from axn_bind.dypls import DyplsClient
 from axn_bind.idempotency import MemoryStore, State
@@ -124,6 +125,14 @@ def test_the_time_kept_back_for_the_record_write_is_the_stores():
     assert rig.bind(order(2), timeout=6.1).result == "bound"
     (sent,) = rig.transport.sent
     assert sent["end"] <= rig.clock.now - 0.01 + 6.1 - 2.0
+
+
+def test_an_exchange_never_ends_later_than_the_deadline_less_the_record_write():
+    clock = FakeClock()
+    budget = Budget(6.0, call_seconds=4.0, record_seconds=2.0, clock=clock)
+    assert budget.exchange_end() == clock.now + 4.0  # a whole exchange fits
+    clock.advance(1.5)  # e.g. the store was slow to answer begin
+    assert budget.exchange_end() == clock.now - 1.5 + 6.0 - 2.0  # cut to leave the write time
 
 
 def test_a_retry_is_not_started_when_the_wait_and_a_whole_call_do_not_fit():

@@ -71,6 +71,19 @@ def test_an_answer_that_never_comes_ends_at_the_read_timeout_after_sending():
     assert isinstance(result, NoAnswer) and result.timed_out
 
 
+def test_a_silent_server_is_left_at_the_exchange_end_not_after_the_read_timeout():
+    """The socket waits only until the exchange's end, even when the read timeout is longer."""
+
+    def late(conn: socket.socket, _: int) -> None:
+        read_request(conn)
+        threading.Event().wait(1.5)  # past the exchange's end, well within the read timeout
+        conn.sendall(http_answer())
+
+    with RawServer(late) as server:
+        result = send(Transport(), server.url, read_timeout=30, within=0.3)
+    assert isinstance(result, NoAnswer) and result.timed_out  # not the answer sent at 1.5 s
+
+
 def test_a_connection_closed_after_the_request_was_read_is_no_answer():
     with RawServer(lambda conn, _: read_request(conn)) as server:  # reads, then closes
         result = send(Transport(), server.url)

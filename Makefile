@@ -6,7 +6,15 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 # FC runtime the code package is built for: python3.10 or python3.12.
 RUNTIME ?= python3.10
 
-.PHONY: test lint unit run invoke emulator package bench clean
+# make run: ports of the local HTTP trigger and of the emulator
+PORT ?= 9000
+EMULATOR_PORT ?= 18021
+
+.PHONY: help test lint unit run invoke emulator package bench mutate predeploy clean
+
+## make help: list the targets and what they do
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
 $(STAMP): requirements.txt requirements-dev.txt
 	rm -rf $(VENV)
@@ -17,33 +25,47 @@ $(STAMP): requirements.txt requirements-dev.txt
 ## make test: lint, format check and the whole test suite
 test: lint unit
 
+## make lint: ruff check and ruff format --check
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## make unit [PYTEST_ARGS=…]: only the test suite (pytest)
 unit: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## make run: the Dyplsapi emulator plus a local FC HTTP trigger on 127.0.0.1:9000
+## make run [PORT=9000] [EMULATOR_PORT=18021]: the Dyplsapi emulator plus the function behind a local HTTP trigger
 run: $(STAMP)
-	$(BIN)/python -m tools.localserver
+	$(BIN)/python -m tools.localserver --port $(PORT) --emulator-port $(EMULATOR_PORT)
 
-## make emulator: only the Dyplsapi emulator (127.0.0.1:18021)
+## make emulator [EMULATOR_PORT=18021]: only the Dyplsapi emulator
 emulator: $(STAMP)
-	$(BIN)/python -m tools.dypls_emulator
+	$(BIN)/python -m tools.dypls_emulator --port $(EMULATOR_PORT)
 
 ## make invoke EVENT=events/direct.json: run one event file through the handler against the emulator
 invoke: $(STAMP)
+	@if [ -z "$(EVENT)" ]; then \
+	  echo "make invoke needs an event file: make invoke EVENT=events/<file>.json" >&2; \
+	  echo "samples: $$(cd events && ls *.json | tr '\n' ' ')" >&2; exit 2; fi
 	$(BIN)/python -m tools.invoke $(EVENT)
 
 ## make package [RUNTIME=python3.12] [PACKAGE_ARGS=--in-place]: the FC code package, no Docker
-## (build/package/ by default; --in-place puts the dependencies in src/python/ for `s deploy`)
+#  (build/package/ by default; --in-place puts the dependencies in src/python/ for `s deploy`)
 package: $(STAMP)
 	$(BIN)/python tools/package.py --runtime $(RUNTIME) $(PACKAGE_ARGS)
 
+## make predeploy: the check s deploy runs first (memory store, empty pool, a Redis that may lose records)
+predeploy: $(STAMP)
+	$(BIN)/python tools/predeploy.py
+
+## make clean: remove the virtualenvs, build output and caches
 clean:
 	rm -rf .venv .venv-* build .pytest_cache .ruff_cache
 
 ## make bench: cold-start and warm-path latency against the emulator
 bench: $(STAMP)
 	$(BIN)/python -m tools.bench
+
+## make mutate: mutation check of the bind path (named rule mutants, then automatic ones)
+mutate: $(STAMP)
+	$(BIN)/python -m tools.mutate $(MUTATE_ARGS)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 
 import pytest
 
@@ -287,8 +286,8 @@ def short_function(timeout: float) -> FcContext:
 
 @pytest.fixture
 def tight(env):
-    """A call may take up to 1.7 s (connect 0.2 + read 1.5), a record needs 1 s to start (the
-    cap); 0.2 s is kept in reserve."""
+    """A call may take up to 1.7 s (connect 0.2 + read 1.5); it starts only while that and the
+    store write (0.05 s in memory) fit in what is left; 0.2 s is kept in reserve."""
     env(DYPLS_CONNECT_TIMEOUT="0.2", DYPLS_READ_TIMEOUT="1.5", AXN_DEADLINE_MARGIN_MS="200")
 
 
@@ -300,16 +299,13 @@ def test_with_time_enough_every_record_is_bound(emulator):
 
 @pytest.mark.usefixtures("tight")
 def test_records_left_without_time_are_not_attempted_and_the_batch_raises(emulator):
-    emulator.add_fault("delay", seconds=1.0)  # after M0, 0.8 s are left: less than a record needs
-    started = time.monotonic()
+    emulator.add_fault("delay", seconds=1.0)  # after M0, < 0.8 s are left: less than a call needs
     message = raised(mns_batch(text(req(1)), text(req(2)), text(req(3))), short_function(2))
-    elapsed = time.monotonic() - started
     assert "2 of 3 record(s) need redelivery" in message
     assert "mns:M1 (NotAttempted), mns:M2 (NotAttempted)" in message
     assert "1 bound" in message
     assert bound_phones(emulator) == ["13900000001"]
     assert len(bind_calls(emulator)) == 1
-    assert elapsed < 2 - 0.2
 
 
 @pytest.mark.usefixtures("tight")

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,3 +57,82 @@ def test_make_invoke_runs_an_event_file_against_a_fresh_emulator():
     report = json.loads(out.stdout)
     assert report["Code"] == "OK"
     assert {r["Result"] for r in report["Records"]} == {"bound"}
+
+
+def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DYPLS_", "AXN_", "ALIBABA_"))}
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        env=env, check=False,
+    )  # fmt: skip
+
+
+def test_make_invoke_with_a_missing_file_says_which_and_lists_the_samples():
+    out = _run("-m", "tools.invoke", "events/no-such-event.json")
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert "cannot read the event file events/no-such-event.json" in out.stderr
+    assert "direct.json" in out.stderr  # the samples it could have used
+
+
+def test_make_invoke_without_event_says_how_to_give_one():
+    out = subprocess.run(
+        ["make", "--no-print-directory", "invoke", "EVENT="], cwd=ROOT, capture_output=True,
+        text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert out.returncode != 0
+    assert "make invoke needs an event file: make invoke EVENT=events/<file>.json" in out.stderr
+
+
+def test_make_run_on_a_busy_port_names_the_setting_to_change():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = _run("-m", "tools.localserver", "--port", str(port), "--emulator-port", "0")
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and "make run PORT=" in out.stderr
+
+
+HELPED = [
+    ("-m", "tools.localserver"),
+    ("-m", "tools.invoke"),
+    ("-m", "tools.dypls_emulator"),
+    ("-m", "tools.idem"),
+    ("-m", "tools.bench"),
+    ("-m", "tools.mutate"),
+    ("tools/package.py",),
+    ("tools/predeploy.py",),
+]
+
+
+@pytest.mark.parametrize("tool", HELPED, ids=lambda t: t[-1])
+def test_every_option_of_every_tool_is_explained(tool):
+    out = _run(*tool, "--help")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    options = [i for i, line in enumerate(lines) if re.match(r"  -", line)]
+    assert options, out.stdout
+    for i in options:
+        line = lines[i]
+        if line.strip().startswith(("-h, --help", "-h")) and "help" in line:
+            continue
+        described = re.match(r"  -\S.*?\s{2,}\S", line) or (
+            i + 1 < len(lines) and re.match(r"\s{8,}\S", lines[i + 1])
+        )
+        assert described, f"{' '.join(tool)} --help: no description for {line.strip()!r}"
+
+
+def test_make_help_lists_every_target():
+    out = subprocess.run(
+        ["make", "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0
+    makefile = (ROOT / "Makefile").read_text()
+    targets = re.findall(r"^([a-z]+):", makefile, flags=re.MULTILINE)
+    for target in targets:
+        assert re.search(rf"^make {target}\b", out.stdout, flags=re.MULTILINE), target

@@ -79,8 +79,12 @@ def warm(n: int, make_body: Callable[[int], dict], expect: int) -> dict[str, flo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--cold-runs", type=int, default=10)
-    parser.add_argument("--warm", type=int, default=500)
+    parser.add_argument(
+        "--cold-runs", type=int, default=10, help="fresh interpreters per cold figure (default 10)"
+    )
+    parser.add_argument(
+        "--warm", type=int, default=500, help="binds per warm figure, in one process (default 500)"
+    )
     args = parser.parse_args(argv)
     with Emulator("127.0.0.1", 0, max_extensions_per_number=900) as emulator:
         os.environ.update({**local_env(emulator.url), "AXN_LOG_LEVEL": "WARNING"})

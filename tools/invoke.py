@@ -19,9 +19,26 @@ from tools.fc_local import FcContext, local_env
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make invoke", description=__doc__.split("\n")[0])
-    parser.add_argument("event", type=Path, help="event file, e.g. events/http_post.json")
+    parser.add_argument(
+        "event",
+        type=Path,
+        help="the event file whose bytes are passed to the handler, e.g. events/direct.json "
+        "(events/README.md lists the samples)",
+    )
     args = parser.parse_args(argv)
-    event = args.event.read_bytes()
+    try:
+        event = args.event.read_bytes()
+    except OSError as exc:
+        samples = (
+            sorted(p.name for p in Path("events").glob("*.json")) if Path("events").is_dir() else []
+        )
+        hint = f" Samples in events/: {', '.join(samples)}." if samples else ""
+        print(
+            f"make invoke: cannot read the event file {args.event} ({exc.strerror or exc}). "
+            f"Give an existing file: make invoke EVENT=events/<file>.json.{hint}",
+            file=sys.stderr,
+        )
+        return 2
 
     emulator = None
     if not os.environ.get("DYPLS_ENDPOINT"):

@@ -54,19 +54,52 @@ class TriggerHandler(BaseHTTPRequestHandler):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make run", description=__doc__.split("\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9000)
-    parser.add_argument("--emulator-port", type=int, default=18021)
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address the local HTTP trigger listens on (default 127.0.0.1; loopback only "
+        "unless you mean to expose it)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=9000,
+        help="port of the local HTTP trigger (default 9000; make run PORT=…); 0 picks a free one",
+    )
+    parser.add_argument(
+        "--emulator-port",
+        type=int,
+        default=18021,
+        help="port of the Dyplsapi emulator the function calls (default 18021; make run "
+        "EMULATOR_PORT=…); 0 picks a free one",
+    )
     args = parser.parse_args(argv)
 
-    emulator = Emulator("127.0.0.1", args.emulator_port).start()
+    try:
+        emulator = Emulator("127.0.0.1", args.emulator_port).start()
+    except OSError as exc:
+        print(
+            f"make run: the emulator cannot listen on 127.0.0.1:{args.emulator_port} "
+            f"({exc.strerror or exc}); choose another port: make run EMULATOR_PORT=18022",
+            file=sys.stderr,
+        )
+        return 2
     for name, value in local_env(emulator.url).items():
         os.environ.setdefault(name, value)
     os.environ.setdefault("AXN_LOG_LEVEL", "INFO")
     from index import initialize
 
     initialize(FcContext())
-    server = HTTPServer((args.host, args.port), TriggerHandler)
+    try:
+        server = HTTPServer((args.host, args.port), TriggerHandler)
+    except OSError as exc:
+        emulator.stop()
+        print(
+            f"make run: the function cannot listen on {args.host}:{args.port} "
+            f"({exc.strerror or exc}); choose another port: make run PORT=9001",
+            file=sys.stderr,
+        )
+        return 2
     url = f"http://{args.host}:{server.server_address[1]}/"
     print(f"Dyplsapi emulator on {emulator.url}; function on {url}")
     example = json.dumps({"PhoneNoA": "13900000001", "TtlSeconds": 3600})

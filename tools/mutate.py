@@ -19,7 +19,7 @@ Two kinds of mutant:
   equivalent mutants (``x <= 0`` → ``x < 0`` where x is never 0); read them before acting.
 
 Each mutant runs in a private copy of the repository (the working tree is never touched), with
-``pytest -x`` on the tests named (``TESTS`` for automatic ones), without the tests that need the
+``pytest -x`` on the tests named (``FILES`` maps each module to its tests), without the tests that need the
 shared Redis (``-m "not redis and not slow"``), two at a time. A test run that errors or times
 out counts as killed. ``--root``, ``--files`` and ``--tests`` point the automatic mutants at
 another checkout, e.g. an older commit, to compare scores.
@@ -44,29 +44,23 @@ from queue import Queue
 
 ROOT = Path(__file__).resolve().parent.parent
 
-FILES = (
-    "src/axn_bind/app.py",
-    "src/axn_bind/budget.py",
-    "src/axn_bind/outcome.py",
-    "src/axn_bind/service.py",
-    "src/axn_bind/dypls/__init__.py",
-    "src/axn_bind/dypls/classify.py",
-    "src/axn_bind/dypls/codes.py",
-    "src/axn_bind/dypls/retry.py",
-    "src/axn_bind/dypls/transport.py",
-    "src/axn_bind/idempotency/guard.py",
-    "src/axn_bind/idempotency/keys.py",
-)
-TESTS = (  # fastest first: with -x, a mutant is usually killed in seconds
-    "tests/test_classify.py",
-    "tests/test_bind_path.py",
-    "tests/test_transport.py",
-    "tests/idempotency/test_store_contract.py",
-    "tests/test_idempotency.py",
-    "tests/test_batch.py",
-    "tests/test_http.py",
-    "tests/test_exactly_once.py",
-)
+# The bind path's modules, each with the tests that exercise it (fastest first: with -x, a mutant
+# is usually killed in seconds, and a survivor costs one run of them all).
+_CORE = ("tests/test_bind_path.py", "tests/test_http.py", "tests/test_batch.py")
+_STORE = ("tests/idempotency/test_store_contract.py", "tests/test_idempotency.py")
+FILES: dict[str, tuple[str, ...]] = {
+    "src/axn_bind/budget.py": _CORE,
+    "src/axn_bind/dypls/__init__.py": _CORE,
+    "src/axn_bind/dypls/retry.py": _CORE,
+    "src/axn_bind/dypls/classify.py": ("tests/test_classify.py", *_CORE),
+    "src/axn_bind/dypls/codes.py": ("tests/test_classify.py", *_CORE),
+    "src/axn_bind/dypls/transport.py": ("tests/test_transport.py", "tests/test_http.py"),
+    "src/axn_bind/idempotency/guard.py": (*_CORE, *_STORE, "tests/test_exactly_once.py"),
+    "src/axn_bind/idempotency/keys.py": (*_CORE, *_STORE),
+    "src/axn_bind/service.py": (*_CORE, *_STORE, "tests/test_exactly_once.py"),
+    "src/axn_bind/outcome.py": (*_CORE, "tests/test_triggers.py", "tests/test_exactly_once.py"),
+    "src/axn_bind/app.py": (*_CORE, "tests/test_triggers.py", "tests/test_exactly_once.py"),
+}
 TIMEOUT = 300.0
 PYTEST = (sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider")
 PYTEST += ("-m", "not redis and not slow", "--hypothesis-seed=0")
@@ -374,9 +368,9 @@ class Mutant:
     named: bool
 
 
-def automatic(root: Path, files: tuple[str, ...], tests: tuple[str, ...]) -> list[Mutant]:
+def automatic(root: Path, files: dict[str, tuple[str, ...]]) -> list[Mutant]:
     mutants = []
-    for path in files:
+    for path, tests in files.items():
         text = (root / path).read_text()
         count = sum(1 for _ in _sites(ast.parse(text)))
         original = ast.unparse(ast.parse(text))
@@ -478,8 +472,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--root", type=Path, default=ROOT, help="checkout to mutate (default: this one)"
     )
-    parser.add_argument("--files", nargs="+", default=FILES, help="files for automatic mutants")
-    parser.add_argument("--tests", nargs="+", default=TESTS, help="tests for automatic mutants")
+    parser.add_argument(
+        "--files", nargs="+", help="files for automatic mutants (default: the bind path)"
+    )
+    parser.add_argument("--tests", nargs="+", help="tests run for --files")
     args = parser.parse_args(argv)
 
     mutants: list[Mutant] = []
@@ -487,7 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.auto:
         mutants, stale = named(args.root)
     if not args.named:
-        mutants += automatic(args.root, tuple(args.files), tuple(args.tests))
+        files = dict.fromkeys(args.files, tuple(args.tests or ())) if args.files else FILES
+        mutants += automatic(args.root, files)
     if args.list:
         for m in mutants:
             print(("named  " if m.named else "auto   ") + m.label)

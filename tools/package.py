@@ -444,8 +444,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="install the dependencies into src/python/ for `s deploy` (code: ./src)",
     )
-    parser.add_argument("--requirements", type=Path, default=ROOT / "requirements.txt")
-    parser.add_argument("--src", type=Path, default=ROOT / "src")
+    parser.add_argument(
+        "--requirements",
+        type=Path,
+        default=ROOT / "requirements.txt",
+        help="runtime requirements to install (default: requirements.txt)",
+    )
+    parser.add_argument(
+        "--src", type=Path, default=ROOT / "src", help="function code to package (default: src/)"
+    )
     parser.add_argument(
         "--cache-dir", type=Path, default=None, help="pip cache directory (default: pip's own)"
     )

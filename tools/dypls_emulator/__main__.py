@@ -15,12 +15,30 @@ from .server import Emulator
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(
-        prog="python -m tools.dypls_emulator", description="Local Dyplsapi emulator."
+        prog="python -m tools.dypls_emulator",
+        description="Local Dyplsapi emulator: BindAxnExtension, QuerySubscriptionDetail and "
+        "UnbindSubscription with signature checks, plus a control API for faults "
+        "(tools/dypls_emulator/README.md).",
     )
-    parser.add_argument("--host", default=DEFAULT_HOST)
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
-    parser.add_argument("--max-extensions", type=int, default=None, help="cap per X number")
-    parser.add_argument("--verbose", action="store_true", help="log method, path and status")
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port to listen on (default {DEFAULT_PORT}); 0 picks a free port",
+    )
+    parser.add_argument(
+        "--max-extensions",
+        type=int,
+        default=None,
+        help="how many extensions each X number hands out before isv.NO_AVAILABLE_NUMBER "
+        "(default: the pool's own, see tools/dypls_emulator/config.py)",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="log each request's method, path and status"
+    )
     return parser.parse_args(argv)
 
 

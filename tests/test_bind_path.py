@@ -13,7 +13,7 @@ import pytest
 
 from axn_bind.budget import Budget
 from axn_bind.config import Settings
-from axn_bind.dypls import DyplsClient
+from axn_bind.dypls import DyplsClient, RetryPolicy
 from axn_bind.idempotency import MemoryStore, State
 from axn_bind.idempotency.keys import IdempotencyKey, record_key
 from axn_bind.service import BindService
@@ -143,6 +143,30 @@ def test_a_retry_is_not_started_when_the_wait_and_a_whole_call_do_not_fit():
     outcome = rig.bind(order(), timeout=10)
     assert outcome.status == 429
     assert len(rig.transport.sent) == 2
+
+
+def test_a_wait_counts_against_the_time_left():
+    budget = Budget(10.0, call_seconds=4.0, record_seconds=0.05, clock=FakeClock())
+    assert budget.can_start_call(after=5.9)  # 4.1 s would be left: a call and its record fit
+    assert not budget.can_start_call(after=6.0)  # 4.0 s would be left: they do not
+
+
+def test_time_spent_earlier_in_the_invocation_stops_the_next_call():
+    rig = Rig(DYPLS_CONNECT_TIMEOUT="1", DYPLS_READ_TIMEOUT="3", AXN_DEADLINE_MARGIN_MS="0")
+    context = FcContext(function=FunctionMeta(timeout=10))  # type: ignore[arg-type]
+    budget = rig.service.budget(context)
+    rig.clock.advance(6.0)  # e.g. earlier records of a batch: 4 s are left, 4.05 s are needed
+    outcome = rig.service.bind(order(), context=context, budget=budget, request_id="FC-1")
+    assert (outcome.status, outcome.code) == (504, "DeadlineExceeded")
+    assert "too little of the function's time was left" in outcome.body["Message"]
+    assert rig.transport.sent == []
+
+
+def test_backoff_doubles_from_the_base_up_to_the_cap_with_jitter_below_it():
+    top = RetryPolicy(4, backoff_base=0.2, backoff_max=1.0, rand=lambda low, high: high)
+    assert [top.delay(n, None) for n in (1, 2, 3, 4)] == [0.2, 0.4, 0.8, 1.0]
+    bottom = RetryPolicy(4, backoff_base=0.2, backoff_max=1.0, rand=lambda low, high: low)
+    assert [bottom.delay(n, None) for n in (1, 2, 3, 4)] == [0.1, 0.2, 0.4, 0.5]
 
 
 def test_the_gateway_retry_hint_is_followed_and_capped():

@@ -160,7 +160,15 @@ def test_unsupported_content_type_is_400():
 def test_same_field_in_query_and_body_is_400():
     status, _, body = post({"PhoneNoA": "13900000000"}, query={"PhoneNoA": "13900000001"})
     assert status == 400
-    assert "PhoneNoA" in body["Message"]
+    assert body["Message"].startswith(
+        "PhoneNoA is given both in the query string and in the body; send it once"
+    )
+    assert "13900000001" not in body["Message"]
+    _, _, body = post(
+        {"PhoneNoA": "13900000000", "TtlSeconds": 3600},
+        query={"PhoneNoA": "13900000001", "TtlSeconds": "60"},
+    )
+    assert body["Message"].startswith("PhoneNoA and TtlSeconds are given both")
 
 
 @pytest.mark.parametrize(

@@ -75,6 +75,22 @@ def test_same_key_with_different_data_is_refused(store, emulator):
     assert bind_calls(emulator) == 1
 
 
+def test_a_reused_key_is_named_by_what_the_caller_sent(store, emulator):
+    """The 409 names the header, the OutOrderId or the message: never a key the caller did
+    not send."""
+    post(REQ, headers={"Idempotency-Key": "k-named"})
+    _, _, body = post({**REQ, "PhoneNoA": "13900000009"}, headers={"Idempotency-Key": "k-named"})
+    assert body["Message"].startswith("This Idempotency-Key was already used")
+    order = {**REQ, "OutOrderId": "DD-named"}
+    post(order)
+    _, _, body = post({**order, "PhoneNoA": "13900000009"})
+    assert body["Message"].startswith("This OutOrderId (in this pool) was already used")
+    call(mns_batch("13900000031"))
+    [record] = call(mns_batch("13900000032"))["Records"]
+    assert record["Message"].startswith("This message (its identity) was already used")
+    assert "idempotency key" not in " ".join([body["Message"], record["Message"]]).lower()
+
+
 def test_different_pools_do_not_share_keys(store, emulator):
     from tools.dypls_emulator import STRICT_POOL_KEY
 

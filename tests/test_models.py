@@ -101,8 +101,85 @@ def test_required_fields_are_named():
     errs = errors_of({})
     assert errs["PoolKey"].startswith("is required")
     assert "AXN_POOL_KEY" in errs["PoolKey"]
-    assert errs["PhoneNoA"] == "is required"
-    assert errs["Expiration"] == "is required (or give TtlSeconds)"
+    assert errs["PhoneNoA"] == (
+        "is required: a mainland mobile or a landline with its area code "
+        "(e.g. PhoneNoA=13900000001)"
+    )
+    assert errs["Expiration"].startswith("is required, or TtlSeconds instead")
+    assert "e.g. Expiration=2030-01-01 12:00:00, or TtlSeconds=3600" in errs["Expiration"]
+
+
+# Phrases of pydantic's own messages: none may reach a caller.
+FOREIGN = (
+    "Input should",
+    "Value error",
+    "String should",
+    "Field required",
+    "Extra inputs",
+    "pydantic",
+)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("PoolKey", "P" * 65, "is too long: at most 64 characters"),
+        ("PhoneNoA", "12345", "must be a mainland mobile"),
+        ("PhoneNoB", "x", "must be a mainland mobile"),
+        ("PhoneNoX", "555", "must be a mainland mobile"),
+        ("Expiration", "tomorrow", "must be 'yyyy-MM-dd HH:mm:ss'"),
+        ("Expiration", "2020-01-01 00:00:00", "more than 60 seconds in the future"),
+        ("Expiration", "9999-12-31T23:00:00-02:00", "after the year 9999"),
+        ("TtlSeconds", "1.5", "must be a whole number of seconds"),
+        ("TtlSeconds", 30, "must be more than 60"),
+        ("Extension", "1234", "must be 1 to 3 digits"),
+        ("ExpectCity", "北" * 33, "is too long: at most 32 characters"),
+        ("IsRecordingEnabled", "maybe", "must be true or false (true/false, 1/0, yes/no"),
+        ("ASRStatus", [1], "must be true or false"),
+        ("OutId", "x" * 257, "is too long: at most 256 characters"),
+        ("OutOrderId", "x" * 257, "is too long: at most 256 characters"),
+        ("OutOrderId", {"a": 1}, "has the wrong type"),
+        ("CallDisplayType", 2, "must be 1"),
+        ("CallRestrict", "CONTROL_ALL", "must be CONTROL_AX_DISABLE or CONTROL_BX_DISABLE"),
+        ("RingConfig", "x" * 1025, "is too long: at most 1024 characters"),
+        ("ASRModelId", "x" * 129, "is too long: at most 128 characters"),
+    ],
+)
+def test_every_field_error_is_in_the_projects_words_with_an_example(field, value, said):
+    data = base(**{field: value})
+    if field == "TtlSeconds":
+        del data["Expiration"]
+    message = errors_of(data)[field]
+    assert said in message
+    assert f"(e.g. {field}=" in message  # an example of a valid value
+    assert not any(phrase in message for phrase in FOREIGN), message
+
+
+def test_cross_field_rules_read_as_sentences():
+    errs = errors_of(base(Extension="100"))
+    assert errs["Extension"].startswith("can only be given together with PhoneNoX")
+    errs = errors_of(base(TtlSeconds=3600))
+    assert errs["TtlSeconds"].startswith("cannot be given together with Expiration")
+
+
+@pytest.mark.parametrize(
+    ("sent", "meant"),
+    [("phoneNoA", "PhoneNoA"), ("PHONENOA", "PhoneNoA"), ("PhoneA", "PhoneNoA"),
+     ("OutOrderID", "OutOrderId"), ("outorderid", "OutOrderId"), ("Expiry", None),
+     ("ttlseconds", "TtlSeconds"), ("PoolKy", "PoolKey")],
+)  # fmt: skip
+def test_a_near_miss_field_name_gets_did_you_mean(sent, meant):
+    data = base()
+    key = "Expiration" if meant in (None, "TtlSeconds") else meant
+    value = data.pop(key, "3600" if meant == "TtlSeconds" else "x")
+    if meant == "TtlSeconds":
+        value = "3600"
+    errs = errors_of({**data, sent: value})
+    if meant is None:
+        assert "the parameters are PoolKey, PhoneNoA" in errs[sent]
+    else:
+        assert errs[sent].endswith(f"did you mean {meant}?")
+        assert meant not in errs  # one problem, not a second "is required" for the same field
 
 
 def test_every_field_problem_is_reported_at_once():
@@ -125,10 +202,10 @@ def test_unknown_field_is_rejected_not_dropped():
 def test_extension_needs_phone_no_x_and_one_to_three_digits():
     assert "together with PhoneNoX" in errors_of(base(Extension="12"))["Extension"]
     assert errors_of(base(PhoneNoX="17000000000", Extension="1234"))["Extension"] == (
-        "must be 1 to 3 digits"
+        "must be 1 to 3 digits (e.g. Extension=100)"
     )
     assert errors_of(base(PhoneNoX="17000000000", Extension="1a"))["Extension"] == (
-        "must be 1 to 3 digits"
+        "must be 1 to 3 digits (e.g. Extension=100)"
     )
 
 
@@ -179,7 +256,7 @@ def test_bad_ttl_seconds_is_rejected(ttl):
 
 
 def test_expiration_and_ttl_together_are_rejected():
-    assert "not both" in errors_of(base(TtlSeconds=3600))["TtlSeconds"]
+    assert "send one of them" in errors_of(base(TtlSeconds=3600))["TtlSeconds"]
 
 
 @pytest.mark.parametrize(
@@ -217,3 +294,22 @@ def test_arbitrary_objects_validate_or_fail_cleanly(data):
     except RequestValidationError as exc:
         assert exc.errors
         assert all(set(e) == {"Field", "Message"} for e in exc.errors)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("PhoneNoA", "١٣٩٠٠٠٠٠٠٠١"),  # Arabic-Indic digits
+        ("PhoneNoA", "१३९००००००० १"),  # Devanagari
+        ("PhoneNoA", "１３９００００００００１"),  # fullwidth
+        ("PhoneNoB", "1３900000002"),
+        ("Extension", "١٢"),
+        ("TtlSeconds", "３６００"),
+        ("Expiration", "２０３０-01-01 12:00:00"),
+    ],
+)
+def test_only_ascii_digits_are_digits(field, value):
+    data = base(PhoneNoX="17000000000", **{field: value})
+    if field == "TtlSeconds":
+        del data["Expiration"]
+    assert field in errors_of(data)

@@ -467,6 +467,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--named", action="store_true", help="run only the named mutants")
     parser.add_argument("--auto", action="store_true", help="run only the automatic mutants")
     parser.add_argument("--list", action="store_true", help="list the mutants and run nothing")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="TEXT",
+        help="run only mutants whose label contains one of these texts, e.g. budget.py:72",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="mutants run at once (default 2)")
     parser.add_argument("--json", type=Path, help="write every result to this JSON file")
     parser.add_argument(
@@ -485,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.named:
         files = dict.fromkeys(args.files, tuple(args.tests or ())) if args.files else FILES
         mutants += automatic(args.root, files)
+    if args.only:
+        mutants = [m for m in mutants if any(text in m.label for text in args.only)]
     if args.list:
         for m in mutants:
             print(("named  " if m.named else "auto   ") + m.label)

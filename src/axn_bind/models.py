@@ -28,11 +28,16 @@ EXPIRATION_FORMAT = "%Y-%m-%d %H:%M:%S"
 MIN_LEAD_SECONDS = 60
 MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
 
-_MOBILE = re.compile(r"1\d{10}")
-_LANDLINE = re.compile(r"0\d{9,11}")
+# re.ASCII: only 0-9 are digits; Arabic-Indic, Devanagari or fullwidth digits are refused.
+_MOBILE = re.compile(r"1\d{10}", re.ASCII)
+_LANDLINE = re.compile(r"0\d{9,11}", re.ASCII)
 _SEPARATORS = re.compile(r"[\s\-]")
-_EXTENSION = re.compile(r"\d{1,3}")
-_LOCAL_EXPIRATION = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+_EXTENSION = re.compile(r"\d{1,3}", re.ASCII)
+_LOCAL_EXPIRATION = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", re.ASCII)
+EXPIRATION_REQUIRED = (
+    "is required, or TtlSeconds instead: 'yyyy-MM-dd HH:mm:ss' in Asia/Shanghai time "
+    "(e.g. Expiration=2030-01-01 12:00:00, or TtlSeconds=3600)"
+)
 
 
 def normalise_phone(value: Any) -> str:
@@ -72,7 +77,7 @@ def parse_expiration(value: Any) -> datetime:
             raise ValueError(f"{text!r} is not a real date and time") from None
     iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
     try:
-        parsed = datetime.fromisoformat(iso)
+        parsed = datetime.fromisoformat(iso) if iso.isascii() else None
     except ValueError:
         parsed = None
     if parsed is None or parsed.tzinfo is None:
@@ -119,7 +124,8 @@ class BindRequest(BaseModel):
     @classmethod
     def _ttl(cls, value: Any) -> int:
         if isinstance(value, bool) or not (
-            isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
+            isinstance(value, int)
+            or (isinstance(value, str) and value.strip().isascii() and value.strip().isdigit())
         ):
             raise ValueError("must be a whole number of seconds")
         seconds = int(value)
@@ -172,13 +178,19 @@ class BindRequest(BaseModel):
     @model_validator(mode="after")
     def _cross_field_rules(self, info: ValidationInfo) -> BindRequest:
         if self.Extension is not None and self.PhoneNoX is None:
-            raise ValueError("Extension: can only be given together with PhoneNoX")
+            raise ValueError(
+                "Extension: can only be given together with PhoneNoX, the X number it extends "
+                "(e.g. PhoneNoX=17000000001 and Extension=100), or left out to get one allocated"
+            )
         if self.TtlSeconds is not None:
             if self.Expiration is not None:
-                raise ValueError("TtlSeconds: give either Expiration or TtlSeconds, not both")
+                raise ValueError(
+                    "TtlSeconds: cannot be given together with Expiration; send one of them "
+                    "(e.g. TtlSeconds=3600 alone)"
+                )
             self.Expiration = _now(info) + timedelta(seconds=self.TtlSeconds)
         elif self.Expiration is None:
-            raise ValueError("Expiration: is required (or give TtlSeconds)")
+            raise ValueError("Expiration: " + EXPIRATION_REQUIRED)
         return self
 
     def expiration_text(self) -> str:
@@ -198,19 +210,87 @@ class BindRequest(BaseModel):
         return out
 
 
+# What each field takes, and an example: the second half of every message about it.
+RULES: dict[str, tuple[str, str]] = {
+    "PoolKey": ("the number pool's key, 1 to 64 characters", "FC100000012345678"),
+    "PhoneNoA": ("a mainland mobile or a landline with its area code", "13900000001"),
+    "PhoneNoB": ("a mainland mobile or a landline with its area code", "13900000002"),
+    "PhoneNoX": ("an X number of the pool", "17000000001"),
+    "Expiration": ("'yyyy-MM-dd HH:mm:ss' in Asia/Shanghai time", "2030-01-01 12:00:00"),
+    "TtlSeconds": (f"whole seconds from now, {MIN_LEAD_SECONDS + 1} to {MAX_TTL_SECONDS}", "3600"),
+    "Extension": ("1 to 3 digits, with PhoneNoX", "100"),
+    "ExpectCity": ("a city name in Chinese, at most 32 characters", "北京"),
+    "IsRecordingEnabled": ("true or false", "true"),
+    "ASRStatus": ("true or false", "false"),
+    "OutId": ("text of at most 256 characters", "shop-42"),
+    "OutOrderId": ("text of at most 256 characters", "DD-20240501-0001"),
+    "CallDisplayType": ("1", "1"),
+    "CallRestrict": ("CONTROL_AX_DISABLE or CONTROL_BX_DISABLE", "CONTROL_BX_DISABLE"),
+    "RingConfig": ("text of at most 1024 characters", "{}"),
+    "ASRModelId": ("text of at most 128 characters", "model-1"),
+}
+BOOLEANS = "true/false, 1/0, yes/no, on/off, y/n, t/f, in any letter case"
+
+
+def _example(field: str) -> str:
+    rule = RULES.get(field)
+    return f" (e.g. {field}={rule[1]})" if rule else ""
+
+
+def did_you_mean(name: str) -> str | None:
+    """The parameter ``name`` was probably meant to be: same letters in another case, or close."""
+    for field in RULES:
+        if field.lower() == name.lower():
+            return field
+    import difflib
+
+    close = difflib.get_close_matches(name, list(RULES), n=1, cutoff=0.75)
+    if close:
+        return close[0]
+    lowered = {f.lower(): f for f in RULES}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.75)
+    return lowered[close[0]] if close else None
+
+
+def _problem(error: Any, field: str) -> str:
+    """What is wrong, in this project's words (never pydantic's own text)."""
+    kind = error.get("type", "")
+    rule = RULES.get(field, ("a valid value", ""))[0]
+    ctx = error.get("ctx") or {}
+    if kind == "missing":
+        if field == "PoolKey":
+            return "is required (or set AXN_POOL_KEY for the function): " + rule
+        return f"is required: {rule}"
+    if kind == "string_too_long":
+        return f"is too long: at most {ctx.get('max_length')} characters"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"must be true or false ({BOOLEANS})"
+    if kind == "literal_error":
+        return f"must be {rule}"
+    if kind in ("string_type", "int_type", "int_parsing", "dict_type", "model_type"):
+        return f"has the wrong type: it must be {rule}"
+    if kind == "value_error":
+        return str(ctx.get("error") or error.get("msg", "")).removeprefix("Value error, ")
+    return f"is not valid: it must be {rule}"
+
+
 def _describe(error: Any) -> dict[str, str]:
-    """``{"Field", "Message"}`` for one pydantic error; model-level messages read "Field: text"."""
+    """``{"Field", "Message"}`` for one validation error, the message naming the rule and an
+    example. Model-level rules raise "Field: text"."""
     kind = error.get("type", "")
     loc = ".".join(str(p) for p in error.get("loc", ()))
     if kind == "extra_forbidden":
-        msg = "is not a BindAxnExtension parameter (check the spelling; names are case-sensitive)"
-    elif kind == "missing":
-        msg = "is required"
-    else:
-        msg = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+        meant = did_you_mean(loc)
+        hint = f"did you mean {meant}?" if meant else "the parameters are " + ", ".join(RULES)
+        return {
+            "Field": loc,
+            "Message": f"is not a BindAxnExtension parameter (names are case-sensitive); {hint}",
+        }
     if not loc:
-        loc, _, msg = msg.partition(": ") if ": " in msg else ("(request)", "", msg)
-    return {"Field": loc, "Message": msg}
+        text = _problem(error, "")
+        loc, _, text = text.partition(": ") if ": " in text else ("(request)", "", text)
+        return {"Field": loc, "Message": text}
+    return {"Field": loc, "Message": _problem(error, loc) + _example(loc)}
 
 
 def build_request(data: Any, *, default_pool: str = "", now: datetime | None = None) -> BindRequest:
@@ -223,15 +303,21 @@ def build_request(data: Any, *, default_pool: str = "", now: datetime | None = N
     try:
         return BindRequest.model_validate(data, context={"now": now} if now else None)
     except ValidationError as exc:
-        errors = [_describe(e) for e in exc.errors(include_url=False, include_input=False)]
-        for err in errors:
-            if err["Field"] == "PoolKey" and err["Message"] == "is required":
-                err["Message"] = "is required (or set AXN_POOL_KEY for the function)"
-        if isinstance(data, dict) and all(
-            data.get(k) in (None, "") for k in ("Expiration", "TtlSeconds")
+        raw = exc.errors(include_url=False, include_input=False)
+        # A misspelt field is one problem, not two: its "did you mean" replaces the "required".
+        meant = {did_you_mean(str(e["loc"][0])) for e in raw if e["type"] == "extra_forbidden"}
+        errors = [
+            _describe(e)
+            for e in raw
+            if not (e["type"] == "missing" and e["loc"] and e["loc"][0] in meant)
+        ]
+        if (
+            isinstance(data, dict)
+            and all(data.get(k) in (None, "") for k in ("Expiration", "TtlSeconds"))
+            and not {"Expiration", "TtlSeconds"} & meant
         ):
             # The cross-field rule runs only once every field is valid; name it with the rest.
-            missing = {"Field": "Expiration", "Message": "is required (or give TtlSeconds)"}
+            missing = {"Field": "Expiration", "Message": EXPIRATION_REQUIRED}
             if missing not in errors:
                 errors.append(missing)
         raise RequestValidationError.from_fields(errors) from None

@@ -62,8 +62,8 @@ def run_once(
             return Outcome.replay(record)
         if begin.outcome is Found.KEY_REUSED:
             raise IdempotencyKeyReusedError(
-                f"{cause.capitalize()} was already used for a request with other data. Use a new "
-                "one for a different binding, or resend the original request unchanged."
+                f"{cause[0].upper()}{cause[1:]} was already used for a request with other data. "
+                "Use a new one for a different binding, or resend the original request unchanged."
             )
         if begin.outcome is Found.IN_PROGRESS:
             # The owner's call ends within one exchange; its lease is only the worst case.

@@ -147,7 +147,10 @@ def bind_payload(req: HttpRequest) -> dict[str, Any]:
             )
     both = sorted(set(body) & set(req.query))
     if both:
+        names = " and ".join(both) if len(both) <= 2 else ", ".join(both)
+        each = "it" if len(both) == 1 else "each"
         raise MalformedRequestError(
-            f"{', '.join(both)} appear in both the query string and the body; send each once."
+            f"{names} {'is' if len(both) == 1 else 'are'} given both in the query string and in "
+            f"the body; send {each} once, in one place (e.g. all fields in a JSON body)."
         )
     return {**req.query, **body}

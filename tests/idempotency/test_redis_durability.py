@@ -197,3 +197,62 @@ def test_a_memory_only_server_forgets_the_record_even_on_a_clean_restart(
     assert after.get(key) is None
     again = begin_again(after, key)
     assert again.started and again.outcome is Outcome.STARTED  # the order would be bound again
+
+
+# -- what the function does with such a store (through the handler, against the emulator) ----
+
+
+@pytest.fixture
+def function(env, emulator):
+    """The function against the emulator; ``function(url, durability)`` sets the store."""
+
+    def configure(url: str, durability: str | None = None) -> None:
+        env(AXN_IDEMPOTENCY_URL=url, AXN_STORE_DURABILITY=durability)
+
+    return configure
+
+
+def _bind(n: int):
+    from tests.conftest import post
+
+    return post({"PhoneNoA": "13900000001", "TtlSeconds": 3600, "OutOrderId": f"DUR-{n}"})
+
+
+def test_an_instance_refuses_to_bind_on_a_store_that_may_lose_records(
+    redis_processes: RedisProcesses, function, emulator
+) -> None:
+    server = redis_processes.start("--maxmemory-policy", "volatile-lru", *MEMORY_ONLY[2:])
+    function(server.url(), None)  # the default: enforce
+    status, _, body = _bind(1)
+    assert (status, body["Code"]) == (500, "StoreNotDurable")
+    assert "maxmemory-policy is volatile-lru" in body["Message"]
+    assert "set appendonly to yes" in body["Message"]
+    assert "AXN_STORE_DURABILITY=warn" in body["Message"]
+    assert str(server.port) not in body["Message"]  # no address, no password
+    assert not emulator.bindings()  # nothing was sent upstream
+
+
+def test_warn_binds_on_such_a_store_and_logs_why(
+    redis_processes: RedisProcesses, function, emulator, caplog
+) -> None:
+    server = redis_processes.start(*MEMORY_ONLY)
+    function(server.url(), "warn")
+    status, _, body = _bind(2)
+    assert (status, body["Code"]) == (200, "OK")
+    assert any("idempotency_store_not_durable" in r.getMessage() for r in caplog.records)
+
+
+def test_a_durable_store_binds_and_a_fix_on_the_server_is_seen_without_a_restart(
+    redis_processes: RedisProcesses, function, emulator
+) -> None:
+    import redis
+
+    server = redis_processes.start(*MEMORY_ONLY)
+    function(server.url(), None)
+    assert _bind(3)[2]["Code"] == "StoreNotDurable"
+    client = redis.Redis.from_url(server.url())
+    client.config_set("appendonly", "yes")  # the operator fixes the server; the instance lives on
+    client.close()
+    status, _, body = _bind(3)
+    assert (status, body["Code"]) == (200, "OK")
+    assert len(emulator.bindings()) == 1

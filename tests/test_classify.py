@@ -208,4 +208,55 @@ def test_a_message_that_echoes_the_request_is_cut(echo):
 def test_phone_numbers_in_upstream_messages_are_masked_and_length_is_capped():
     message = safe_message("number 13912345678 is bound " + "x" * 1000)
     assert "13912345678" not in message and "139****5678" in message
-    assert len(message) <= 300
+    assert len(message) == 300 and message.endswith("…")
+    assert safe_message("x" * 300) == "x" * 300  # exactly at the cap: kept whole
+
+
+# What each verdict tells the caller: the setting to fix, or what happened on the wire.
+MESSAGES = [
+    (answer(401, b""), "ALIBABA_CLOUD_ACCESS_KEY_ID"),
+    (answer(403, b"denied"), "ALIBABA_CLOUD_ACCESS_KEY_ID"),
+    (answer(300, b""), "DYPLS_ENDPOINT"),
+    (answer(302, b""), "DYPLS_ENDPOINT"),
+    (answer(399, b""), "DYPLS_ENDPOINT"),
+    (answer(400, {"Code": "Brand.New"}), "report it as a defect"),
+    (answer(499, b""), "report it as a defect"),
+    (answer(500, b""), "may or may not exist"),
+    (gateway(400, "SignatureDoesNotMatch"), "DYPLS_SIGNATURE_VERSION"),
+    (gateway(400, "InvalidTimeStamp.Expired"), "clock"),
+    (gateway(404, "InvalidApi.NotFound"), "DYPLS_ENDPOINT"),
+    (business("isp.RAM_PERMISSION_DENY"), "ram-policy.json"),
+    (business("isv.OUT_OF_SERVICE"), "activate the product"),
+    (gateway(400, "SignatureNonceUsed"), "saw this request twice"),
+    (answer(200, b""), "HTTP 200 with a body that is not a JSON object; the binding may exist"),
+    (answer(200, {"RequestId": "R"}), "HTTP 200 without a Code"),
+    (answer(202, OK_BODY), "HTTP 202 (not 200) with Code OK"),
+    (answer(200, {"Code": "OK"}), "HTTP 200 OK without a complete SecretBindDTO"),
+    (answer(200, {"Code": "Weird"}), "HTTP 200 with the unknown code Weird"),
+    (NotSent("connection refused"), "(connection refused); nothing was sent. Check DYPLS_ENDPOINT"),
+    (NoAnswer("timed out", timed_out=True), "DYPLS_READ_TIMEOUT"),
+    (NoAnswer("connection reset", timed_out=False), "broke after the request was sent"),
+    (business("isv.MOBILE_NUMBER_ILLEGAL"), "Dyplsapi answered isv.MOBILE_NUMBER_ILLEGAL: m"),
+]
+
+
+@pytest.mark.parametrize(("exchange", "said"), MESSAGES)
+def test_every_verdict_says_what_to_do(exchange, said):
+    assert said in classify(exchange).message
+
+
+def test_the_message_of_a_binding_is_dyplsapis():
+    verdict = classify(answer(200, {**OK_BODY, "Message": "Bound"}))
+    assert verdict.message == "Bound"
+    assert classify(answer(200, {**OK_BODY, "Message": ""})).message == "OK"
+
+
+def test_retry_hints_that_are_not_whole_numbers_are_ignored():
+    for headers in (
+        {"x-acs-retry-after": "1.5"},
+        {"retry-after": "soon"},
+        {"x-acs-retry-after": ""},
+    ):
+        assert classify(gateway_with(400, "Throttling", headers)).retry_after is None
+    both = {"x-acs-retry-after": "500", "retry-after": "9"}
+    assert classify(gateway_with(400, "Throttling", both)).retry_after == 0.5  # the gateway's own

@@ -149,3 +149,26 @@ def test_no_time_left_sends_nothing():
         result = send(transport, server.url, within=0)
     assert isinstance(result, NotSent)
     assert server.connections == 0
+
+
+def test_urllib3_never_resends_on_its_own():
+    """Only the retry policy decides what is sent again: the pool's own retries are off."""
+    transport = Transport()
+    for adapter in transport.session.adapters.values():
+        assert adapter.max_retries.total == 0
+    with RawServer(lambda conn, _: None) as server:  # accepts, then closes without a word
+        result = send(transport, server.url)
+        threading.Event().wait(0.1)
+    assert isinstance(result, NoAnswer)
+    assert server.connections == 1
+
+
+def test_proxy_settings_in_the_environment_are_not_followed(monkeypatch):
+    """The data path goes straight to Dyplsapi: no proxy from the environment sees it."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:1")  # a proxy that refuses everything
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with RawServer(lambda conn, _: (read_request(conn), conn.sendall(http_answer()))) as server:
+        result = send(Transport(), server.url)
+    assert isinstance(result, Answered)

@@ -473,6 +473,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="TEXT",
         help="run only mutants whose label contains one of these texts, e.g. budget.py:72",
     )
+    parser.add_argument(
+        "--survivors",
+        type=Path,
+        metavar="JSON",
+        help="run only the mutants that survived in an earlier --json file (after adding tests)",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="mutants run at once (default 2)")
     parser.add_argument("--json", type=Path, help="write every result to this JSON file")
     parser.add_argument(
@@ -493,6 +499,10 @@ def main(argv: list[str] | None = None) -> int:
         mutants += automatic(args.root, files)
     if args.only:
         mutants = [m for m in mutants if any(text in m.label for text in args.only)]
+    if args.survivors:
+        earlier = json.loads(args.survivors.read_text())["results"]
+        alive = {r["mutant"] for r in earlier if r["result"] == "survived"}
+        mutants = [m for m in mutants if m.label in alive]
     if args.list:
         for m in mutants:
             print(("named  " if m.named else "auto   ") + m.label)

@@ -125,7 +125,9 @@ def _answered(answer: Answered) -> Verdict:
             return Verdict(None, "OK", 200, message or "OK", request_id, binding=binding)
     known = codes.lookup(code) if code and code != "OK" else None
     if success and known is None:
-        if code == "OK":
+        if code == "OK" and status != 200:
+            what = f"HTTP {status} (not 200) with Code OK"
+        elif code == "OK":
             what = f"HTTP {status} OK without a complete SecretBindDTO"
         elif code:
             what = f"HTTP {status} with the unknown code {code}"

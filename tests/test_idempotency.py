@@ -313,3 +313,37 @@ def test_key_reuse_is_refused_while_the_first_call_is_in_progress(store, emulato
     assert (status, body["Code"]) == (409, "IdempotencyKeyReused")
     assert results["first"][0] == 200
     assert bind_calls(emulator) == 1
+
+
+@pytest.mark.redis
+def test_a_key_less_batch_record_left_unknown_is_cleared_by_the_record_its_log_names(
+    redis_url, env, emulator, caplog
+):
+    """A direct batch record has no key of its own (it is keyed by its content); the operator
+    finds its record in the bind log line and clears it, and the redelivery binds it."""
+    import re
+
+    from axn_bind.errors import TransientFailureError
+    from tools.idem import main as idem
+
+    env(AXN_IDEMPOTENCY_URL=redis_url)
+    batch = [{"PhoneNoA": "13900000041", "TtlSeconds": 3600}]
+    emulator.add_fault("isp_error", bind=True)
+    with caplog.at_level(logging.INFO, logger="axn_bind"):
+        with pytest.raises(TransientFailureError):
+            call(batch)
+        with pytest.raises(TransientFailureError) as refused:
+            call(batch)  # redelivered: refused, not bound again
+    assert "OutcomeUnknown" in str(refused.value)
+    assert len(emulator.bindings()) == 1
+    lines = [
+        json.loads(r.getMessage()) for r in caplog.records if '"event":"bind"' in r.getMessage()
+    ]
+    assert [line["code"] for line in lines] == ["isp.SYSTEM_ERROR", "OutcomeUnknown"]
+    assert lines[0]["record"] == lines[1]["record"]
+    record = lines[1]["record"]
+    assert re.fullmatch(r"axn:idem:[0-9a-f]{64}", record), record
+    assert idem(["--url", redis_url, "--record", record, "clear"]) == 0
+    report = call(batch)  # after the operator's check: bound now
+    assert report["Records"][0]["Result"] == "bound"
+    assert len(emulator.bindings()) == 2

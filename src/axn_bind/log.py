@@ -14,6 +14,10 @@ from typing import Any
 
 LOGGER_NAME = "axn_bind"
 _PHONE = re.compile(r"(?<!\d)(?:86)?(1\d{10}|0\d{9,11})(?!\d)")
+# Fields written as they are, but only in this exact shape: an idempotency record's key is a
+# hash whose digit runs can look like a phone number, and masking them would make the key useless
+# to the operator who must clear it (python -m tools.idem --record …).
+_VERBATIM = {"record": re.compile(r"axn:idem:[0-9a-f]{64}")}
 
 
 def mask_phone(number: str | None) -> str | None:
@@ -46,10 +50,22 @@ def log(event: str, level: int = logging.INFO, **fields: Any) -> None:
     """Write ``{"event": event, **fields}`` as one scrubbed JSON line."""
     if not logger.isEnabledFor(level):
         return
-    line = json.dumps(
-        {"event": event, **{k: v for k, v in fields.items() if v is not None}},
-        ensure_ascii=False,
-        default=str,
-        separators=(",", ":"),
+    kept = {
+        k: v
+        for k, v in fields.items()
+        if k in _VERBATIM and isinstance(v, str) and _VERBATIM[k].fullmatch(v)
+    }
+    line = scrub(
+        json.dumps(
+            {
+                "event": event,
+                **{k: v for k, v in fields.items() if v is not None and k not in kept},
+            },
+            ensure_ascii=False,
+            default=str,
+            separators=(",", ":"),
+        )
     )
-    logger.log(level, scrub(line))
+    for name, value in kept.items():  # plain ASCII, checked above: appended without a scrub
+        line = f'{line[:-1]},"{name}":"{value}"}}'
+    logger.log(level, line)

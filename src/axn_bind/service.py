@@ -124,6 +124,7 @@ class BindService:
         started = self.clock()
         request = None
         key = None
+        record = None  # where the key's record lives (axn:idem:…), as tools.idem --record takes it
         try:
             request = self._request(payload, field_map)
             fp = fingerprint(request)
@@ -140,9 +141,11 @@ class BindService:
                 fingerprint=fp,
                 content_key=content_key,
             )
+            if key is not None:
+                record = keys.record_key(function_name(context), request.PoolKey, key)
             creds = credentials_from(context=context)
             budget.require_call()  # before the store is touched: nothing to undo
-            outcome = self._once(request, fp, key, creds, budget, context, request_id)
+            outcome = self._once(request, fp, key, record, creds, budget, request_id)
         except AxnError as error:
             outcome = Outcome.from_error(error, request_id)
         except Exception as exc:  # a defect: answered, logged, never raised to the platform
@@ -159,6 +162,7 @@ class BindService:
             result=outcome.result,
             message_id=message_id,
             idempotency=key.kind if key else "none",
+            record=record,
             replayed=outcome.replayed or None,
             code=outcome.code,
             status=outcome.status,
@@ -186,20 +190,20 @@ class BindService:
         request: BindRequest,
         fp: str,
         key: keys.IdempotencyKey | None,
+        record: str | None,
         creds: Credentials,
         budget: Budget,
-        context: Any,
         request_id: str,
     ) -> Outcome:
         def call() -> Outcome:
             return self._call(request, creds, budget, request_id)
 
-        if key is None:
+        if key is None or record is None:
             return call()
         self.check_store()
         return idem.run_once(
             self.store,
-            keys.record_key(function_name(context), request.PoolKey, key),
+            record,
             fp,
             call,
             cause=key.cause,

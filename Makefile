@@ -62,9 +62,9 @@ predeploy: $(STAMP)
 clean:
 	rm -rf .venv .venv-* build .pytest_cache .ruff_cache
 
-## make bench: cold-start and warm-path latency against the emulator
+## make bench [BENCH_ARGS="--json out.json"]: cold-start and warm-path latency against the emulator, as a table
 bench: $(STAMP)
-	$(BIN)/python -m tools.bench
+	$(BIN)/python -m tools.bench $(BENCH_ARGS)
 
 ## make mutate: mutation check of the bind path (named rule mutants, then automatic ones)
 mutate: $(STAMP)

@@ -136,3 +136,19 @@ def test_make_help_lists_every_target():
     targets = re.findall(r"^([a-z]+):", makefile, flags=re.MULTILINE)
     for target in targets:
         assert re.search(rf"^make {target}\b", out.stdout, flags=re.MULTILINE), target
+
+
+def test_make_bench_prints_a_table_and_writes_its_json(tmp_path):
+    out = _run(
+        "-m", "tools.bench", "--cold-runs", "1", "--warm", "5", "--json", str(tmp_path / "b.json")
+    )
+    assert out.returncode == 0, out.stderr
+    assert "| what | p50 | p95 | max | n |" in out.stdout
+    assert "| warm bind through an HTTP event" in out.stdout
+    figures = json.loads((tmp_path / "b.json").read_text())
+    assert figures["warm_bind"]["n"] == 5
+    assert (
+        figures["warm_bind"]["p50_ms"]
+        <= figures["warm_bind"]["p95_ms"]
+        <= figures["warm_bind"]["max_ms"]
+    )

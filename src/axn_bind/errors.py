@@ -166,6 +166,20 @@ class DeadlineExceededError(AxnError):
     kind = Kind.UNAVAILABLE
 
 
+class PublishError(AxnError):
+    """An event was not delivered to a target. ``retryable``: trying again later may succeed
+    (a timeout, 429, 5xx); otherwise the target refused it for good (410, 4xx, bad config)."""
+
+    code = "PublishFailed"
+    status = 502
+    kind = Kind.UNAVAILABLE
+
+    def __init__(self, message: str, *, target: str, retryable: bool) -> None:
+        super().__init__(f"{target}: {message}")
+        self.target = target
+        self.retryable = retryable
+
+
 class TransientFailureError(Exception):
     """Raised to Function Compute on purpose so that it (or EventBridge) redelivers the event.
 

@@ -364,3 +364,56 @@ def test_bad_arguments_are_rejected_before_touching_the_store(backend: Backend) 
         backend.store.complete(key(), token, response=b"{}", status=200, ttl_seconds=TTL)  # type: ignore[arg-type]
     record = backend.store.get(key())
     assert record is not None and record.state is State.IN_PROGRESS
+
+
+# -- the outbox: an outcome's announcement, kept with its record ----------------------------
+
+EVENT = '{"specversion":"1.0","id":"e-1","type":"axn.binding.created"}'
+
+
+def completed_with_event(b: Backend, k: str, event: str | None = EVENT) -> None:
+    token = started(b, k)
+    assert b.store.complete(
+        k, token, response='{"Code":"OK"}', status=200, ttl_seconds=TTL, event=event
+    )
+
+
+def test_complete_keeps_the_event_until_it_is_announced_everywhere(backend: Backend) -> None:
+    completed_with_event(backend, key())
+    record = backend.store.get(key())
+    assert record is not None and (record.event, record.announced) == (EVENT, ())
+    assert backend.store.announce(key(), ["https://b/hook", "file:///tmp/e.jsonl"])
+    assert backend.store.announce(key(), ["https://b/hook"])  # again: nothing changes
+    record = backend.store.get(key())
+    assert record is not None and record.announced == ("file:///tmp/e.jsonl", "https://b/hook")
+    replay = begin(backend, key())  # a retry replays the answer and sees what was announced
+    assert replay.outcome is Outcome.COMPLETED and replay.record is not None
+    assert (replay.record.event, replay.record.announced) == (EVENT, record.announced)
+
+
+def test_only_a_completed_record_with_an_event_can_be_announced(backend: Backend) -> None:
+    assert not backend.store.announce(key("none"), ["t"])
+    started(backend, key("busy"))
+    assert not backend.store.announce(key("busy"), ["t"])
+    completed_with_event(backend, key("quiet"), event=None)
+    assert not backend.store.announce(key("quiet"), ["t"])
+    unknown_record(backend, key("unknown"))
+    assert not backend.store.announce(key("unknown"), ["t"])
+    with pytest.raises(ValueError):
+        backend.store.announce(key("quiet"), ["two\nlines"])
+
+
+def test_the_outbox_lists_keys_after_a_grace_period_oldest_first(backend: Backend) -> None:
+    backend.store.outbox_remove(key("a"))  # removing what is not there is fine
+    backend.store.outbox_add(key("a"))
+    backend.wait(0.05)
+    backend.store.outbox_add(key("b"))
+    backend.store.outbox_add(key("a"))  # again: keeps its first time
+    assert backend.store.outbox_due(older_than=3600, limit=10) == []
+    backend.wait(0.05)
+    assert backend.store.outbox_due(older_than=0, limit=10) == [key("a"), key("b")]
+    assert backend.store.outbox_due(older_than=0, limit=1) == [key("a")]
+    backend.store.outbox_remove(key("a"))
+    assert backend.store.outbox_due(older_than=0, limit=10) == [key("b")]
+    with pytest.raises(ValueError):
+        backend.store.outbox_due(older_than=0, limit=0)

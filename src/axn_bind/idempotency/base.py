@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import secrets
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -47,6 +48,8 @@ class Record:
     status: int | None  # HTTP status of the stored answer
     upstream_request_id: str | None
     created_at: float  # epoch seconds when this record (this attempt) was created
+    event: str | None = None  # the announcement of a COMPLETED outcome (its exact JSON text)
+    announced: tuple[str, ...] = ()  # the targets that have received ``event``, sorted
 
 
 @dataclass(frozen=True)
@@ -99,10 +102,15 @@ class IdempotencyStore(ABC):
         status: int,
         ttl_seconds: int,
         upstream_request_id: str | None = None,
+        event: str | None = None,
     ) -> bool:
+        """Keep the answer (replayed to every retry) and, when there is one, the event that
+        announces it (republished until :meth:`announce` has recorded every target)."""
         check_finish(key, token, response, status, ttl_seconds)
+        if event is not None:
+            check_text("event", event)
         return self._finish(
-            State.COMPLETED, key, token, response, status, ttl_seconds, upstream_request_id
+            State.COMPLETED, key, token, response, status, ttl_seconds, upstream_request_id, event
         )
 
     def mark_unknown(
@@ -117,8 +125,34 @@ class IdempotencyStore(ABC):
     ) -> bool:
         check_finish(key, token, response, status, ttl_seconds)
         return self._finish(
-            State.UNKNOWN, key, token, response, status, ttl_seconds, upstream_request_id
+            State.UNKNOWN, key, token, response, status, ttl_seconds, upstream_request_id, None
         )
+
+    def announce(self, key: str, targets: Sequence[str]) -> bool:
+        """Record that ``targets`` have received the event of ``key``'s COMPLETED record.
+        False when there is no such record (expired, cleared, not completed, no event)."""
+        check_text("key", key)
+        names = [check_text("target", t) for t in targets]
+        if any("\n" in name for name in names):
+            raise ValueError("target names must not contain newlines")
+        return self._announce(key, sorted(set(names)))
+
+    def outbox_add(self, key: str) -> None:
+        """Put ``key`` on the list of outcomes to announce (before its call: a record that is
+        never announced is found again by :meth:`outbox_due`). Adding it again keeps its time."""
+        self._outbox_add(check_text("key", key))
+
+    def outbox_remove(self, key: str) -> None:
+        """Take ``key`` off that list (announced everywhere, or nothing to announce)."""
+        self._outbox_remove(check_text("key", key))
+
+    def outbox_due(self, older_than: float, limit: int) -> list[str]:
+        """Keys put on the list more than ``older_than`` seconds ago, oldest first."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be a whole number >= 1, got {limit!r}")
+        if not math.isfinite(older_than) or older_than < 0:
+            raise ValueError(f"older_than must be >= 0 seconds, got {older_than!r}")
+        return self._outbox_due(float(older_than), limit)
 
     @abstractmethod
     def _begin(
@@ -136,8 +170,22 @@ class IdempotencyStore(ABC):
         status: int,
         ttl_seconds: int,
         upstream_request_id: str | None,
+        event: str | None,
     ) -> bool:
         """Atomically: move ``token``'s IN_PROGRESS record to ``state`` with the answer."""
+
+    @abstractmethod
+    def _announce(self, key: str, targets: list[str]) -> bool:
+        """Atomically: add ``targets`` to the COMPLETED record's announced targets."""
+
+    @abstractmethod
+    def _outbox_add(self, key: str) -> None: ...
+
+    @abstractmethod
+    def _outbox_remove(self, key: str) -> None: ...
+
+    @abstractmethod
+    def _outbox_due(self, older_than: float, limit: int) -> list[str]: ...
 
     @abstractmethod
     def release(self, key: str, token: str) -> bool: ...

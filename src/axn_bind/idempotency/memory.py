@@ -35,6 +35,7 @@ class MemoryStore(IdempotencyStore):
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
+        self._outbox: dict[str, float] = {}  # key -> when it was put on the list
         self._next_sweep = clock() + _SWEEP_EVERY
         if os.environ.get("FC_FUNCTION_NAME") or os.environ.get("FC_INSTANCE_ID"):
             log(
@@ -97,6 +98,7 @@ class MemoryStore(IdempotencyStore):
         status: int,
         ttl_seconds: int,
         upstream_request_id: str | None,
+        event: str | None,
     ) -> bool:
         with self._lock:
             now = self._clock()
@@ -113,9 +115,36 @@ class MemoryStore(IdempotencyStore):
                 response=response,
                 status=status,
                 upstream_request_id=upstream_request_id or None,
+                event=event,
+                announced=(),
             )
             entry.expires_at = now + ttl_seconds
             return True
+
+    def _announce(self, key: str, targets: list[str]) -> bool:
+        with self._lock:
+            entry = self._live(key, self._clock())
+            if entry is None or entry.record.state is not State.COMPLETED:
+                return False
+            if entry.record.event is None:
+                return False
+            done = tuple(sorted(set(entry.record.announced) | set(targets)))
+            entry.record = replace(entry.record, announced=done)
+            return True
+
+    def _outbox_add(self, key: str) -> None:
+        with self._lock:
+            self._outbox.setdefault(key, self._clock())
+
+    def _outbox_remove(self, key: str) -> None:
+        with self._lock:
+            self._outbox.pop(key, None)
+
+    def _outbox_due(self, older_than: float, limit: int) -> list[str]:
+        with self._lock:
+            before = self._clock() - older_than
+            due = sorted((t, k) for k, t in self._outbox.items() if t <= before)
+            return [k for _, k in due[:limit]]
 
     # -- the rest of the API ----------------------------------------------------------------
 
@@ -152,6 +181,7 @@ class MemoryStore(IdempotencyStore):
     def close(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._outbox.clear()
 
     def __len__(self) -> int:
         with self._lock:

@@ -18,8 +18,10 @@ cluster direct-connection mode does not. Needs Redis 5.0 or later (4.0 not teste
 options redis-py understands (``socket_timeout=2``, ``socket_connect_timeout=2``) may be appended
 as query parameters; the defaults are 1 s each. Every record lives under ``axn:idem:<sha256>``
 as a hash (``state``, ``fingerprint``, ``token``, ``lease_until_ms``, ``response``, ``status``,
-``upstream_request_id``, ``created_at_ms``; ``prev:*`` holds the record a take-over replaced), so
-an operator can inspect one with ``HGETALL`` and forget one with ``DEL``.
+``upstream_request_id``, ``created_at_ms``, ``event`` and ``announced`` for an outcome's
+announcement; ``prev:*`` holds the record a take-over replaced), so an operator can inspect one
+with ``HGETALL`` and forget one with ``DEL``. The outbox, the record keys whose announcement may
+still be owed, is one sorted set, ``axn:outbox``, scored by the time each key was added.
 
 Every state transition is one Lua script run with EVALSHA, so no two instances can interleave a
 read and a write. Leases are judged by the Redis server's clock (``TIME``), so instances with
@@ -118,20 +120,48 @@ return {'malformed', flat}
 """
 )
 
-# KEYS[1]: record. ARGV: token, new state, response, status, ttl_ms, upstream id ('' = none).
+# KEYS[1]: record. ARGV: token, new state, response, status, ttl_ms, upstream id ('' = none),
+# event ('' = none).
 FINISH_LUA = """
 local cur = redis.call('HMGET', KEYS[1], 'state', 'token')
 if cur[2] ~= ARGV[1] then return 0 end
 if cur[1] == ARGV[2] then return 1 end -- the same call run again after its reply was lost
 if cur[1] ~= 'IN_PROGRESS' then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'response', ARGV[3], 'status', ARGV[4])
-if ARGV[6] == '' then
-  redis.call('HDEL', KEYS[1], 'upstream_request_id')
-else
-  redis.call('HSET', KEYS[1], 'upstream_request_id', ARGV[6])
-end
+redis.call('HDEL', KEYS[1], 'upstream_request_id', 'event', 'announced')
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'upstream_request_id', ARGV[6]) end
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'event', ARGV[7]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
+"""
+
+# KEYS[1]: record. ARGV: target names. Merges them into the newline-joined 'announced' field.
+ANNOUNCE_LUA = """
+local cur = redis.call('HMGET', KEYS[1], 'state', 'event', 'announced')
+if cur[1] ~= 'COMPLETED' or not cur[2] then return 0 end
+local seen, names = {}, {}
+for name in string.gmatch(cur[3] or '', '[^\\n]+') do seen[name] = true end
+for i = 1, #ARGV do seen[ARGV[i]] = true end
+for name in pairs(seen) do names[#names + 1] = name end
+table.sort(names)
+redis.call('HSET', KEYS[1], 'announced', table.concat(names, '\\n'))
+return 1
+"""
+
+# The outbox: one sorted set of record keys, scored by when each was added (server time, ms).
+OUTBOX_KEY = "axn:outbox"
+# KEYS[1]: the outbox. ARGV: record key. NX: adding again keeps the first time.
+OUTBOX_ADD_LUA = """
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZADD', KEYS[1], 'NX', now, ARGV[1])
+"""
+# KEYS[1]: the outbox. ARGV: older_than_ms, limit.
+OUTBOX_DUE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]), 'LIMIT', 0, ARGV[2])
 """
 
 # KEYS[1]: record. ARGV: token. Deletes our IN_PROGRESS record, or restores the one we replaced.
@@ -190,6 +220,9 @@ class RedisStore(IdempotencyStore):
         self._begin_script = self._client.register_script(BEGIN_LUA)
         self._finish_script = self._client.register_script(FINISH_LUA)
         self._release_script = self._client.register_script(RELEASE_LUA)
+        self._announce_script = self._client.register_script(ANNOUNCE_LUA)
+        self._outbox_add_script = self._client.register_script(OUTBOX_ADD_LUA)
+        self._outbox_due_script = self._client.register_script(OUTBOX_DUE_LUA)
 
     # -- failure handling -------------------------------------------------------------------
 
@@ -229,6 +262,8 @@ class RedisStore(IdempotencyStore):
                 status=int(fields["status"]) if fields.get("status") else None,
                 upstream_request_id=fields.get("upstream_request_id") or None,
                 created_at=int(fields.get("created_at_ms") or 0) / 1000,
+                event=fields.get("event") or None,
+                announced=tuple(n for n in (fields.get("announced") or "").split("\n") if n),
             )
         except (KeyError, ValueError):
             raise self._malformed() from None
@@ -258,11 +293,30 @@ class RedisStore(IdempotencyStore):
         status: int,
         ttl_seconds: int,
         upstream_request_id: str | None,
+        event: str | None,
     ) -> bool:
         operation = "complete" if state is State.COMPLETED else "mark_unknown"
-        args = [token, state.value, response, status, ttl_seconds * 1000, upstream_request_id or ""]
+        args = [token, state.value, response, status, ttl_seconds * 1000]
+        args += [upstream_request_id or "", event or ""]
         done = self._run(operation, lambda: self._finish_script(keys=[key], args=args))
         return bool(done)
+
+    def _announce(self, key: str, targets: list[str]) -> bool:
+        done = self._run("announce", lambda: self._announce_script(keys=[key], args=targets))
+        return bool(done)
+
+    def _outbox_add(self, key: str) -> None:
+        self._run("outbox add", lambda: self._outbox_add_script(keys=[OUTBOX_KEY], args=[key]))
+
+    def _outbox_remove(self, key: str) -> None:
+        self._run("outbox remove", lambda: self._client.zrem(OUTBOX_KEY, key))
+
+    def _outbox_due(self, older_than: float, limit: int) -> list[str]:
+        args = [round(older_than * 1000), limit]
+        due: Any = self._run(
+            "outbox due", lambda: self._outbox_due_script(keys=[OUTBOX_KEY], args=args)
+        )
+        return list(due)
 
     # -- the rest of the API ----------------------------------------------------------------
 

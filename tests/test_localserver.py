@@ -27,9 +27,12 @@ def test_make_run_serves_the_readme_curl():
         },
     )
     try:
-        banner = proc.stdout.readline() + proc.stdout.readline()
+        banner = proc.stdout.readline() + proc.stdout.readline() + proc.stdout.readline()
         url = re.search(r"function on (http://\S+)", banner).group(1)
         assert "curl -s -X POST" in banner
+        events = Path(re.search(r"announced to: file://(\S+)", banner).group(1))
+        assert events == ROOT / "build" / "events.jsonl"  # make run announces there by default
+        before = events.read_text().count("\n") if events.exists() else 0
         answer = requests.post(
             url, json={"PhoneNoA": "13900000001", "TtlSeconds": 3600}, timeout=10
         )
@@ -37,6 +40,8 @@ def test_make_run_serves_the_readme_curl():
         body = answer.json()
         assert body["Code"] == "OK"
         assert body["SecretBindDTO"]["SecretNo"].startswith("1")
+        announced = json.loads(events.read_text().splitlines()[before])
+        assert announced["data"]["SubsId"] == body["SecretBindDTO"]["SubsId"]
         wrong = requests.get(url, timeout=10)
         assert wrong.status_code == 405
     finally:

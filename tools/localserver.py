@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 from tools.dypls_emulator import Emulator
@@ -87,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in local_env(emulator.url).items():
         os.environ.setdefault(name, value)
     os.environ.setdefault("AXN_LOG_LEVEL", "INFO")
+    events = Path(__file__).resolve().parent.parent / "build" / "events.jsonl"
+    os.environ.setdefault("AXN_PUBLISH_TO", f"file://{events}")
     from index import initialize
 
     initialize(FcContext())
@@ -102,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     url = f"http://{args.host}:{server.server_address[1]}/"
     print(f"Dyplsapi emulator on {emulator.url}; function on {url}")
+    print(f"Outcomes announced to: {os.environ['AXN_PUBLISH_TO']}")
     example = json.dumps({"PhoneNoA": "13900000001", "TtlSeconds": 3600})
     print(f"Try: curl -s -X POST {url} -H 'Content-Type: application/json' -d '{example}'")
     sys.stdout.flush()

@@ -28,7 +28,7 @@ from .outcome import (
     report_entry,
 )
 from .service import BindService, log_defect
-from .triggers import Batch, DirectRequest, parse_event
+from .triggers import Batch, DirectRequest, SweepRequest, parse_event
 from .triggers.http import HttpRequest, bind_payload
 
 NOT_ATTEMPTED = DeadlineExceededError(
@@ -92,6 +92,8 @@ def handle(event: Any, context: Any) -> Any:
             return _serve_http(invocation, context, request_id)
         if isinstance(invocation, Batch):
             return _serve_batch(invocation, context, request_id)
+        if isinstance(invocation, SweepRequest):
+            return _serve_sweep(invocation, context, request_id)
         return _serve_direct(invocation, context, request_id)
     except TransientFailureError:
         raise
@@ -112,25 +114,40 @@ def handle(event: Any, context: Any) -> Any:
 
 
 def _bind(
-    payload: Any, context: Any, request_id: str, idempotency_key: str | None = None
+    payload: Any,
+    context: Any,
+    request_id: str,
+    idempotency_key: str | None = None,
+    *,
+    announce_failures: bool = True,
 ) -> Outcome:
     svc = _service_or_error()
     if isinstance(svc, ConfigurationError):
         return Outcome.from_error(svc, request_id)
-    return svc.bind(
+    budget = svc.budget(context)
+    outcome = svc.bind(
         payload,
         context=context,
-        budget=svc.budget(context),
+        budget=budget,
         request_id=request_id,
         idempotency_key=idempotency_key,
+        announce_failures=announce_failures,
     )
+    return _announce(svc, outcome, budget)
+
+
+def _announce(svc: BindService, outcome: Outcome, budget: Any) -> Outcome:
+    """The delivery step: announce the outcome where AXN_PUBLISH_TO says (nothing otherwise)."""
+    if svc.announcer is None:
+        return outcome
+    return svc.announcer.deliver(outcome, budget)
 
 
 def _serve_direct(req: DirectRequest, context: Any, request_id: str) -> dict[str, Any]:
     outcome = _bind(req.payload, context, request_id)
     svc = _service_or_error()
     asynchronous = not isinstance(svc, ConfigurationError) and svc.settings.direct_async
-    if asynchronous and outcome.transient:
+    if asynchronous and (outcome.transient or outcome.body.get("Announced") is False):
         # FC retries an asynchronous invocation only when it fails.
         raise TransientFailureError(
             scrub(f"{outcome.code}: {outcome.body.get('Message', '')}")[:500]
@@ -146,7 +163,13 @@ def _serve_http(req: HttpRequest, context: Any, request_id: str) -> dict[str, An
         log("http_rejected", logging.INFO, code=error.code, method=req.method, status=error.status)
         headers = {"Allow": "POST"} if error.status == 405 else None
         return http_response(Outcome.from_error(error, request_id), headers)
-    outcome = _bind(payload, context, request_id, idempotency_key=req.header("idempotency-key"))
+    outcome = _bind(
+        payload,
+        context,
+        request_id,
+        idempotency_key=req.header("idempotency-key"),
+        announce_failures=False,  # an HTTP caller is told; the order flow hears of bindings only
+    )
     return http_response(outcome)
 
 
@@ -172,6 +195,7 @@ def _serve_batch(batch: Batch, context: Any, request_id: str) -> dict[str, Any]:
                 message_id=record.id,
                 content_key=True,  # a raising batch is redelivered whole: never bind twice
             )
+            outcome = _announce(svc, outcome, budget)
         entries.append(report_entry(index, record.id, outcome, request_id))
     report = batch_report(batch.source, entries, request_id)
     log("batch", source=batch.source, records=len(entries), code=report["Code"])
@@ -179,3 +203,29 @@ def _serve_batch(batch: Batch, context: Any, request_id: str) -> dict[str, Any]:
     if failure is not None:
         raise failure
     return report
+
+
+def _serve_sweep(req: SweepRequest, context: Any, request_id: str) -> dict[str, Any]:
+    """Republish what an outage held back; raise (so that FC retries) when the store fails."""
+    svc = _service_or_error()
+    if isinstance(svc, ConfigurationError):
+        raise TransientFailureError(f"The sweep did not run: {svc.message}")
+    if svc.announcer is None:
+        return {
+            "Code": "OK",
+            "Message": "AXN_PUBLISH_TO is not set: nothing is announced, so nothing is owed.",
+            "RequestId": request_id,
+        }
+    try:
+        counts = svc.announcer.sweep(svc.budget(context))
+    except AxnError as error:
+        log("sweep_failed", logging.ERROR, code=error.code, reason=error.message)
+        raise TransientFailureError(f"The sweep stopped: {error.code}: {error.message}") from None
+    log("sweep", source=req.source, **{k.lower(): v for k, v in counts.items()})
+    code = "OK" if not counts["Failed"] and not counts["Remaining"] else "PartialFailure"
+    message = (
+        f"{counts['Checked']} owed outcome(s) checked: {counts['Announced']} announced, "
+        f"{counts['Failed']} still failing, {counts['Dropped']} with nothing to announce; "
+        f"{counts['Remaining']} left for the next sweep."
+    )
+    return {"Code": code, "Message": message, "RequestId": request_id, **counts}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,6 +38,16 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "AXN_STORE_DURABILITY": (
         "enforce",
         "enforce: refuse to bind on a Redis that may evict or forget records; warn: log it.",
+    ),
+    "AXN_PUBLISH_TO": (
+        "",
+        "Where outcomes are announced: comma-separated target URLs; empty: nowhere.",
+    ),
+    "AXN_WEBHOOK_SECRET": ("", "whsec_… secret that signs webhook deliveries (never logged)."),
+    "AXN_PUBLISH_TIMEOUT_MS": ("5000", "Longest one target may take to accept an event."),
+    "AXN_SWEEP_GRACE_SECONDS": (
+        "300",
+        "Age after which the sweep republishes an outcome still unannounced.",
     ),
     "AXN_DIRECT_INVOCATION": (
         "sync",
@@ -99,6 +109,10 @@ class Settings:
     unknown_outcome: str
     direct_async: bool
     enforce_durability: bool
+    publish_to: tuple[str, ...] = ()
+    webhook_secret: str = field(default="", repr=False)
+    publish_timeout: float = 5.0
+    sweep_grace: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -135,6 +149,12 @@ class Settings:
             direct_async=_choice(env, "AXN_DIRECT_INVOCATION", ("sync", "async")) == "async",
             enforce_durability=_choice(env, "AXN_STORE_DURABILITY", ("enforce", "warn"))
             == "enforce",
+            publish_to=tuple(
+                u.strip() for u in _text(env, "AXN_PUBLISH_TO").split(",") if u.strip()
+            ),
+            webhook_secret=(env.get("AXN_WEBHOOK_SECRET") or "").strip(),
+            publish_timeout=_number(env, "AXN_PUBLISH_TIMEOUT_MS", 100, 60_000) / 1000,
+            sweep_grace=_number(env, "AXN_SWEEP_GRACE_SECONDS", 0, 86_400),
         )
 
 

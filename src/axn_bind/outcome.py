@@ -38,6 +38,9 @@ class Outcome:
     text: str | None = None  # exact body text of a replay
     replayed: bool = False
     upstream_request_id: str | None = None  # Dyplsapi's RequestId, when the call reached it
+    record: str | None = None  # the idempotency record (axn:idem:…) holding it, when keyed
+    event: str | None = None  # the announcement of this outcome (CloudEvents JSON), if any
+    announced: tuple[str, ...] = ()  # targets that have received ``event``
 
     @property
     def result(self) -> str:
@@ -109,7 +112,7 @@ class Outcome:
         )
 
     @classmethod
-    def replay(cls, record: Record) -> Outcome:
+    def replay(cls, record: Record, key: str | None = None) -> Outcome:
         text = record.response or "{}"
         status = record.status or 200
         kind = None if status == 200 else Kind.REJECTED
@@ -120,6 +123,9 @@ class Outcome:
             text=text,
             replayed=True,
             upstream_request_id=record.upstream_request_id,
+            record=key,
+            event=record.event,
+            announced=record.announced,
         )
 
 
@@ -175,17 +181,24 @@ def _counts(entries: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def redelivery(report: dict[str, Any]) -> TransientFailureError | None:
-    """The exception that asks for the batch again, or None when no record needs it."""
+    """The exception that asks for the batch again, or None when no record needs it: a record
+    that failed, or one whose outcome could not be announced (it is republished, not redone)."""
     entries = report["Records"]
     n = _counts(entries)
-    if not n[FAILED]:
+    unannounced = [e for e in entries if e.get("Announced") is False]
+    if not n[FAILED] and not unannounced:
         return None
-    failed = ", ".join(
-        f"{e['Id'] or '#' + str(e['Index'])} ({e['Code']})"
-        for e in entries
-        if e["Result"] == FAILED
-    )
+    parts = []
+    if n[FAILED]:
+        failed = ", ".join(f"{_name(e)} ({e['Code']})" for e in entries if e["Result"] == FAILED)
+        parts.append(f"{n[FAILED]} of {len(entries)} record(s) need redelivery: {failed}.")
+    if unannounced:
+        names = ", ".join(f"{_name(e)} ({e['Result']})" for e in unannounced)
+        parts.append(f"{len(unannounced)} outcome(s) not yet announced: {names}.")
     return TransientFailureError(
-        f"{n[FAILED]} of {len(entries)} record(s) need redelivery: {failed}. "
-        f"{n[BOUND]} bound, {n[REJECTED]} rejected for good."
+        " ".join(parts) + f" {n[BOUND]} bound, {n[REJECTED]} rejected for good."
     )
+
+
+def _name(entry: dict[str, Any]) -> str:
+    return entry["Id"] or "#" + str(entry["Index"])

@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from . import idempotency as idem
@@ -71,6 +73,11 @@ class BindService:
         self.clock = clock
         self.wall_clock = wall_clock
         self._store_checked = False
+        self.announcer = None
+        if settings.publish_to:  # imported only when outcomes are announced somewhere
+            from .publish.outbox import Announcer
+
+            self.announcer = Announcer(settings, self.store)
 
     def check_store(self) -> None:
         """Once per instance, before the first key is taken: a store that may evict or forget
@@ -115,6 +122,7 @@ class BindService:
         message_id: str | None = None,
         idempotency_key: str | None = None,
         content_key: bool = False,
+        announce_failures: bool = True,
     ) -> Outcome:
         """Bind one payload. Never raises an Exception: every failure, defects included, is an
         Outcome (a defect's record is kept as unknown by the idempotency guard).
@@ -145,7 +153,12 @@ class BindService:
                 record = keys.record_key(function_name(context), request.PoolKey, key)
             creds = credentials_from(context=context)
             budget.require_call()  # before the store is touched: nothing to undo
-            outcome = self._once(request, fp, key, record, creds, budget, request_id)
+            event_of = None
+            if self.announcer is not None:
+                event_of = self._events(request, context, record or fp, announce_failures)
+                if record is not None:  # owed from now on, until every target has it
+                    self.store.outbox_add(record)
+            outcome = self._once(request, fp, key, record, creds, budget, request_id, event_of)
         except AxnError as error:
             outcome = Outcome.from_error(error, request_id)
         except Exception as exc:  # a defect: answered, logged, never raised to the platform
@@ -155,6 +168,10 @@ class BindService:
                 "reporting it."
             )
             outcome = Outcome.from_error(error, request_id)
+        if self.announcer is not None and outcome.event is None and outcome.record is None:
+            outcome = self._announce_unrecorded(
+                outcome, payload, request, context, message_id, announce_failures
+            )
         dto = outcome.body.get("SecretBindDTO") or {}
         log(
             "bind",
@@ -194,12 +211,14 @@ class BindService:
         creds: Credentials,
         budget: Budget,
         request_id: str,
+        event_of: Callable[[Outcome], str | None] | None = None,
     ) -> Outcome:
         def call() -> Outcome:
             return self._call(request, creds, budget, request_id)
 
         if key is None or record is None:
-            return call()
+            outcome = call()
+            return replace(outcome, event=event_of(outcome)) if event_of else outcome
         self.check_store()
         return idem.run_once(
             self.store,
@@ -212,7 +231,91 @@ class BindService:
             take_over_unknown=self.settings.unknown_outcome == "reexecute",
             call_seconds=budget.call_seconds,
             wall_clock=self.wall_clock,
+            event_of=event_of,
         )
+
+    # -- announcements (only when AXN_PUBLISH_TO is set) ----------------------------------------
+
+    def _source(self, context: Any) -> str:
+        from .publish.event import source_of
+
+        region = getattr(context, "region", None) or os.environ.get("FC_REGION") or ""
+        account = getattr(context, "account_id", None) or os.environ.get("FC_ACCOUNT_ID")
+        return source_of(function_name(context), str(region), account)
+
+    def _events(
+        self, request: BindRequest, context: Any, identity: str, failures: bool
+    ) -> Callable[[Outcome], str | None]:
+        """What announces an outcome of ``request``: created for a binding, failed for a
+        permanent failure (when ``failures``), nothing otherwise."""
+        from .publish import event as ev
+
+        def event_of(outcome: Outcome) -> str | None:
+            params = request.to_params()
+            if outcome.result == "bound":
+                return ev.created(
+                    source=self._source(context),
+                    when=self.wall_clock(),
+                    pool_key=request.PoolKey,
+                    binding=outcome.body.get("SecretBindDTO") or {},
+                    request=params,
+                    upstream_request_id=outcome.upstream_request_id,
+                ).text
+            if outcome.result == "rejected" and failures:
+                return ev.failed(
+                    source=self._source(context),
+                    when=self.wall_clock(),
+                    identity=identity,
+                    code=str(outcome.code),
+                    message=str(outcome.body.get("Message") or ""),
+                    request=params,
+                    upstream_request_id=outcome.upstream_request_id,
+                ).text
+            return None
+
+        return event_of
+
+    def _announce_unrecorded(
+        self,
+        outcome: Outcome,
+        payload: Any,
+        request: BindRequest | None,
+        context: Any,
+        message_id: str | None,
+        failures: bool,
+    ) -> Outcome:
+        """The event of an outcome that has no record: a key-less call, or a request refused
+        before its key was known (its identity is then the message, or the payload itself)."""
+        if request is not None:
+            identity = fingerprint(request)
+            return replace(
+                outcome, event=self._events(request, context, identity, failures)(outcome)
+            )
+        if outcome.result != "rejected" or not failures:
+            return outcome
+        from .publish import event as ev
+
+        raw = payload if isinstance(payload, dict) else {}
+        known = {
+            k: str(raw[k])
+            for k in ("OutOrderId", "OutId", "PoolKey", "PhoneNoA")
+            if isinstance(raw.get(k), (str, int)) and not isinstance(raw.get(k), bool)
+        }
+        text = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False)
+        identity = (
+            message_id
+            or "content:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        )
+        event = ev.failed(
+            source=self._source(context),
+            when=self.wall_clock(),
+            identity=identity,
+            code=str(outcome.code),
+            message=str(outcome.body.get("Message") or ""),
+            request=known,
+            upstream_request_id=outcome.upstream_request_id,
+        )
+        return replace(outcome, event=event.text)
 
     def _call(
         self, request: BindRequest, creds: Credentials, budget: Budget, request_id: str

@@ -20,6 +20,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from ..errors import (
     AxnError,
@@ -46,8 +47,12 @@ def run_once(
     take_over_unknown: bool,
     call_seconds: float,
     wall_clock: Callable[[], float] = time.time,
+    event_of: Callable[[Outcome], str | None] | None = None,
 ) -> Outcome:
-    """Run ``call`` once for ``key``; ``cause`` names the key to a caller ("this OutOrderId")."""
+    """Run ``call`` once for ``key``; ``cause`` names the key to a caller ("this OutOrderId").
+
+    ``event_of`` makes the announcement of an outcome that is kept; it is stored with the record
+    (the outbox) and carried on the returned Outcome, as is the record's key."""
     begin = store.begin(
         key,
         fingerprint,
@@ -59,7 +64,7 @@ def run_once(
         record = begin.record
         assert record is not None
         if begin.outcome is Found.COMPLETED:
-            return Outcome.replay(record)
+            return Outcome.replay(record, key)
         if begin.outcome is Found.KEY_REUSED:
             raise IdempotencyKeyReusedError(
                 f"{cause[0].upper()}{cause[1:]} was already used for a request with other data. "
@@ -103,6 +108,8 @@ def run_once(
         raise
     if previous is not None:
         outcome = outcome.with_fields(PossibleOrphanRequestId=previous.upstream_request_id)
+    event = event_of(outcome) if event_of is not None and outcome.record_as == KEEP else None
+    outcome = replace(outcome, record=key, event=event)
     _finish(store, key, token, outcome, ttl_seconds)
     return outcome
 
@@ -119,6 +126,7 @@ def _finish(store: IdempotencyStore, key: str, token: str, outcome: Outcome, ttl
                 status=outcome.status,
                 ttl_seconds=ttl,
                 upstream_request_id=outcome.upstream_request_id,
+                event=outcome.event,
             )
         elif how == KEEP_UNKNOWN:
             done = store.mark_unknown(

@@ -27,9 +27,26 @@ class DirectRequest:
     payload: dict[str, Any]
 
 
-Invocation = HttpRequest | DirectRequest | Batch
+@dataclass(frozen=True)
+class SweepRequest:
+    """``{"action": "sweep"}`` (the timer's payload, or a direct invocation): republish the
+    outcomes still unannounced after the grace period."""
 
-__all__ = ["Batch", "DirectRequest", "HttpRequest", "Invocation", "Record", "parse_event"]
+    source: str  # "timer" or "direct"
+
+
+Invocation = HttpRequest | DirectRequest | Batch | SweepRequest
+SWEEP = {"action": "sweep"}
+
+__all__ = [
+    "Batch",
+    "DirectRequest",
+    "HttpRequest",
+    "Invocation",
+    "Record",
+    "SweepRequest",
+    "parse_event",
+]
 
 
 def parse_event(event: Any) -> Invocation:
@@ -84,6 +101,8 @@ def _classify(value: Any) -> Invocation:
     if is_apigw(value):
         return from_apigw(value)
     if ev.is_timer(value):
+        if ev.timer_payload(value) == SWEEP:
+            return SweepRequest("timer")
         return ev.from_timer(value)
     if ev.is_cloudevent(value):
         return ev.from_cloudevents([value])
@@ -94,6 +113,8 @@ def _classify(value: Any) -> Invocation:
     unsupported = _unsupported_envelope(value)
     if unsupported:
         raise UnsupportedEventError(unsupported)
+    if value == SWEEP:
+        return SweepRequest("direct")
     return DirectRequest(value)
 
 

@@ -68,6 +68,14 @@ def is_timer(value: Any) -> bool:
     return isinstance(value, dict) and {"triggerTime", "triggerName", "payload"} <= set(value)
 
 
+def timer_payload(value: dict[str, Any]) -> Any:
+    """The timer's payload as JSON, or None when it is not readable JSON."""
+    try:
+        return decode_payload(value.get("payload"), "timer payload")
+    except AxnError:
+        return None
+
+
 def from_timer(value: dict[str, Any]) -> Batch:
     base = f"timer:{value.get('triggerName')}@{value.get('triggerTime')}"
     try:

@@ -1,0 +1,142 @@
+"""Announcing outcomes without losing one: deliver after the answer is known, remember what was
+delivered in the idempotency record, and sweep up what an outage held back.
+
+The record of a keyed request carries its event from the moment the outcome is kept, and the key
+sits in the outbox from before the call. :meth:`Announcer.deliver` sends the event to every
+configured target that has not had it yet and records each success; when all have it, the key
+leaves the outbox. A retry or redelivery replays the stored outcome and, through ``deliver``,
+republishes the stored event under the same id: never a second binding. :meth:`Announcer.sweep`
+(the timer's ``{"action": "sweep"}``) does the same for keys left in the outbox longer than the
+grace period, within the invocation's time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from typing import Any
+
+from ..budget import Budget
+from ..config import Settings
+from ..errors import AxnError, ConfigurationError, PublishError
+from ..idempotency import IdempotencyStore, State
+from ..log import log
+from ..outcome import Outcome
+from . import Target, open_target
+from .event import Event
+
+SWEEP_BATCH = 100  # keys read from the outbox at a time
+
+
+def event_from_text(text: str) -> Event:
+    body = json.loads(text)
+    return Event(str(body["id"]), str(body["type"]), text)
+
+
+class Announcer:
+    def __init__(self, settings: Settings, store: IdempotencyStore) -> None:
+        self.targets: list[Target] = [
+            open_target(url, webhook_secret=settings.webhook_secret) for url in settings.publish_to
+        ]
+        names = [t.name for t in self.targets]
+        if len(set(names)) != len(names):
+            raise ConfigurationError("AXN_PUBLISH_TO names the same target twice.")
+        self.store = store
+        self.timeout = settings.publish_timeout
+        self.grace = settings.sweep_grace
+
+    def _send(
+        self, event: Event, pending: list[Target], budget: Budget
+    ) -> tuple[list[str], list[PublishError]]:
+        delivered: list[str] = []
+        failures: list[PublishError] = []
+        for target in pending:
+            left = budget.remaining() - budget.record_seconds
+            if left <= 0.05:
+                failures.append(
+                    PublishError(
+                        "no time was left to deliver the event", target=target.name, retryable=True
+                    )
+                )
+                continue
+            try:
+                target.send(event, timeout=min(self.timeout, left))
+            except PublishError as error:
+                failures.append(error)
+                log(
+                    "publish_failed",
+                    logging.WARNING,
+                    target=target.name,
+                    event_id=event.id,
+                    event_type=event.type,
+                    retryable=error.retryable,
+                    reason=error.message,
+                )
+            else:
+                delivered.append(target.name)
+        return delivered, failures
+
+    def _settle(self, record: str | None, delivered: list[str], complete: bool) -> None:
+        """Write down what was delivered; a store failure only means a later republish."""
+        if record is None:
+            return
+        try:
+            if delivered:
+                self.store.announce(record, delivered)
+            if complete:
+                self.store.outbox_remove(record)
+        except AxnError as error:
+            log("publish_not_recorded", logging.WARNING, record=record, reason=error.message)
+
+    def deliver(self, outcome: Outcome, budget: Budget) -> Outcome:
+        """Announce ``outcome`` to the targets that have not had it; mark the answer
+        ``"Announced": false`` when a target could not be reached (it is republished later)."""
+        if outcome.event is None:  # nothing to announce (or nothing that can be, yet)
+            self._settle(outcome.record, [], complete=True)
+            return outcome
+        event = event_from_text(outcome.event)
+        pending = [t for t in self.targets if t.name not in outcome.announced]
+        if not pending:
+            self._settle(outcome.record, [], complete=True)
+            return outcome
+        delivered, failures = self._send(event, pending, budget)
+        self._settle(outcome.record, delivered, complete=not failures)
+        announced = tuple(sorted({*outcome.announced, *delivered}))
+        log(
+            "published",
+            logging.WARNING if failures else logging.INFO,
+            event_id=event.id,
+            event_type=event.type,
+            record=outcome.record,
+            delivered=delivered or None,
+            failed=[f.target for f in failures] or None,
+        )
+        outcome = replace(outcome, announced=announced)
+        return outcome.with_fields(Announced=False) if failures else outcome
+
+    def sweep(self, budget: Budget) -> dict[str, Any]:
+        """Republish what is still owed after the grace period, oldest first, while time lasts."""
+        counts = {"Checked": 0, "Announced": 0, "Failed": 0, "Dropped": 0}
+        seen: set[str] = set()
+        while budget.remaining() - budget.record_seconds > self.timeout:
+            keys = [k for k in self.store.outbox_due(self.grace, SWEEP_BATCH) if k not in seen]
+            if not keys:
+                break
+            for key in keys:
+                if budget.remaining() - budget.record_seconds <= self.timeout:
+                    break
+                seen.add(key)
+                counts["Checked"] += 1
+                record = self.store.get(key)
+                if record is None or (record.state is State.COMPLETED and record.event is None):
+                    self.store.outbox_remove(key)  # expired, cleared, or nothing to announce
+                    counts["Dropped"] += 1
+                    continue
+                if record.state is not State.COMPLETED:
+                    continue  # in progress, or unknown until an operator resolves it
+                outcome = Outcome.replay(record, key)
+                result = self.deliver(outcome, budget)
+                counts["Failed" if result.body.get("Announced") is False else "Announced"] += 1
+        left = len([k for k in self.store.outbox_due(self.grace, SWEEP_BATCH) if k not in seen])
+        return {**counts, "Remaining": left}

@@ -24,19 +24,36 @@ class Target(Protocol):
         """Deliver ``event`` within ``timeout`` seconds, or raise PublishError."""
 
 
+# scheme -> (module, class): each module is imported only when a target of its kind is named.
+KINDS: dict[str, tuple[str, str]] = {
+    "https": ("webhook", "WebhookTarget"),
+    "http": ("webhook", "WebhookTarget"),
+    "file": ("file", "FileTarget"),
+    "eventbridge": ("eventbridge", "EventBridgeTarget"),
+    "mns": ("mns", "MnsTarget"),
+    "fc": ("fc", "FcTarget"),
+    "fc2": ("fc2", "Fc2Target"),
+    "amqp": ("amqp", "AmqpTarget"),
+    "amqps": ("amqp", "AmqpTarget"),
+}
+
+
 def open_target(url: str, *, webhook_secret: str | None = None) -> Target:
     """The target ``url`` names. Raises ConfigurationError naming what is wrong (never the
     URL's credentials)."""
-    scheme = urlsplit(url.strip()).scheme.lower()
-    if scheme in ("https", "http"):
-        from .webhook import WebhookTarget
+    import importlib
 
-        return WebhookTarget(url.strip(), webhook_secret)
-    if scheme == "file":
-        from .file import FileTarget
-
-        return FileTarget(url.strip())
-    raise ConfigurationError(
-        f"AXN_PUBLISH_TO: {scheme or 'a target without a scheme'}:// is not a kind of target "
-        "this function publishes to; use https://… (a webhook) or file://… (local)."
-    )
+    text = url.strip()
+    scheme = urlsplit(text).scheme.lower()
+    kind = KINDS.get(scheme)
+    if kind is None:
+        forms = ", ".join(f"{k}://" for k in KINDS)
+        raise ConfigurationError(
+            f"AXN_PUBLISH_TO: {scheme or 'a target without a scheme'}:// is not a kind of target "
+            f"this function publishes to; use one of {forms} (README, Publishing)."
+        )
+    module = importlib.import_module(f"{__name__}.{kind[0]}")
+    cls = getattr(module, kind[1])
+    if kind[0] == "webhook":
+        return cls(text, webhook_secret)
+    return cls(text)

@@ -20,8 +20,9 @@ Two kinds of mutant:
 
 Each mutant runs in a private copy of the repository (the working tree is never touched), with
 ``pytest -x`` on the tests named (``FILES`` maps each module to its tests), without the tests that need the
-shared Redis (``-m "not redis and not slow"``), two at a time. A test run that errors or times
-out counts as killed. ``--root``, ``--files`` and ``--tests`` point the automatic mutants at
+shared Redis (``-m "not redis and not slow"``), two at a time. A test run that times out
+counts as killed; one where pytest itself fails (exit status other than 0 or 1) is reported as
+an error and left out of the score. ``--root``, ``--files`` and ``--tests`` point the automatic mutants at
 another checkout, e.g. an older commit, to compare scores.
 """
 
@@ -428,7 +429,11 @@ def _run(copy: Path, mutant: Mutant) -> tuple[str, float]:
             timeout=TIMEOUT,
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
         )
-        verdict = "survived" if done.returncode == 0 else "killed"
+        # pytest: 0 all passed, 1 a test failed; anything else (usage, internal error, nothing
+        # collected) says nothing about the mutant and is reported as an error, not a kill.
+        verdict = {0: "survived", 1: "killed"}.get(
+            done.returncode, f"error (exit {done.returncode})"
+        )
     except subprocess.TimeoutExpired:
         verdict = "killed (timeout)"
     finally:
@@ -451,7 +456,7 @@ def run_all(root: Path, mutants: list[Mutant], jobs: int) -> list[dict[str, obje
                 verdict, seconds = _run(copy, mutant)
             finally:
                 copies.put(copy)
-            mark = "  " if verdict.startswith("killed") else "!!"
+            mark = "  " if verdict.startswith("killed") else "!!" if verdict == "survived" else "??"
             print(f"{mark} {verdict:17} {seconds:5.1f}s  {mutant.label}", flush=True)
             return {"mutant": mutant.label, "named": mutant.named, "result": verdict}
 
@@ -513,7 +518,14 @@ def main(argv: list[str] | None = None) -> int:
     results = run_all(args.root, mutants, max(1, args.jobs))
     summary = {}
     for kind in (True, False):
-        part = [r for r in results if r["named"] is kind]
+        part = [
+            r for r in results if r["named"] is kind and not str(r["result"]).startswith("error")
+        ]
+        errors = sum(
+            1 for r in results if r["named"] is kind and str(r["result"]).startswith("error")
+        )
+        if errors:
+            print(f"{errors} {'named' if kind else 'automatic'} mutant(s) could not be judged")
         if part:
             killed = sum(str(r["result"]).startswith("killed") for r in part)
             summary["named" if kind else "automatic"] = {

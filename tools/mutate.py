@@ -32,6 +32,7 @@ import argparse
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -429,11 +430,17 @@ def _run(copy: Path, mutant: Mutant) -> tuple[str, float]:
             timeout=TIMEOUT,
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
         )
-        # pytest: 0 all passed, 1 a test failed; anything else (usage, internal error, nothing
-        # collected) says nothing about the mutant and is reported as an error, not a kill.
-        verdict = {0: "survived", 1: "killed"}.get(
-            done.returncode, f"error (exit {done.returncode})"
-        )
+        # Killed only when pytest itself says a test failed or errored (a collection error the
+        # mutant caused counts); a run that never got that far (no interpreter, no pytest)
+        # says nothing about the mutant and is reported as an error, not a kill.
+        summary = done.stdout.decode(errors="replace").strip().splitlines()[-1:]
+        said = bool(summary) and re.search(r"\d+ (failed|errors?)\b", summary[0]) is not None
+        if done.returncode == 0:
+            verdict = "survived"
+        elif done.returncode in (1, 2) and said:
+            verdict = "killed"
+        else:
+            verdict = f"error (exit {done.returncode})"
     except subprocess.TimeoutExpired:
         verdict = "killed (timeout)"
     finally:

@@ -456,6 +456,16 @@ def run_all(root: Path, mutants: list[Mutant], jobs: int) -> list[dict[str, obje
             copy = Path(tmp) / f"w{j}"
             _copy(root, copy)
             copies.put(copy)
+        # The unmutated code must pass every test file used, or no verdict means anything.
+        first = copies.get()
+        for tests in sorted({m.tests for m in mutants}):
+            path = mutants[0].path
+            verdict, _ = _run(
+                first, Mutant("baseline", path, (first / path).read_text(), tests, False)
+            )
+            if verdict != "survived":
+                raise SystemExit(f"the unmutated code does not pass {' '.join(tests)}: {verdict}")
+        copies.put(first)
 
         def one(mutant: Mutant) -> dict[str, object]:
             copy = copies.get()

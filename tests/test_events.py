@@ -39,6 +39,13 @@ class Direct:
 
 
 @dataclass(frozen=True)
+class Sweep:
+    """The sweep: it binds nothing and answers what it republished."""
+
+    code: str
+
+
+@dataclass(frozen=True)
 class Unsupported:
     names: str  # what the message must mention
 
@@ -64,6 +71,7 @@ PROJECT: dict[str, object] = {
         [("timer:nightly-standby-bind@2024-05-01T00:00:00Z", "bound", "OK")],
         ["13900000031"],
     ),
+    "timer_sweep.json": Sweep("OK"),  # nothing is owed while AXN_PUBLISH_TO is unset
     "mns_queue_batch.json": Report(
         "cloudevents",
         [
@@ -162,6 +170,10 @@ def check(result, expected, emulator) -> None:
         assert result["Code"] == expected.code, result
         [made] = bindings
         assert made["SubsId"] == result["SecretBindDTO"]["SubsId"]
+    elif isinstance(expected, Sweep):
+        assert result["Code"] == expected.code, result
+        assert "AXN_PUBLISH_TO is not set" in result["Message"]
+        assert not bindings and not emulator.requests()
     elif isinstance(expected, Unsupported):
         assert result["Code"] == "UnsupportedEvent", result
         assert expected.names in result["Message"]
@@ -221,6 +233,9 @@ def test_project_events_follow_the_sample_rules(name):
     if name.endswith(".txt"):
         text = base64.b64decode(text).decode()
     value = _unwrap(json.loads(text))
+    if isinstance(PROJECT[name], Sweep):
+        assert value["payload"] == {"action": "sweep"}  # an action, no bind request
+        return
     decoded = json.dumps(value, ensure_ascii=False)
     assert "TtlSeconds" in decoded
     assert "Expiration" not in decoded

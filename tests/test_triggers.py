@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from axn_bind.errors import AxnError, MalformedRequestError, UnsupportedEventError
-from axn_bind.triggers import Batch, DirectRequest, HttpRequest, Record, parse_event
+from axn_bind.triggers import Batch, DirectRequest, HttpRequest, Record, SweepRequest, parse_event
 from tests.conftest import call
 from tests.test_events import PROJECT_EVENTS, SHARED_EVENTS
 from tools.fc_local import FcContext, http_event
@@ -382,7 +382,7 @@ def test_parse_event_raises_only_its_own_errors(event):
         assert error.code in ("UnsupportedEvent", "MalformedRequest")
         assert error.message
         return
-    assert isinstance(parsed, (HttpRequest, DirectRequest, Batch))
+    assert isinstance(parsed, (HttpRequest, DirectRequest, Batch, SweepRequest))
 
 
 @pytest.mark.usefixtures("env")

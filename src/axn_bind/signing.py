@@ -61,8 +61,12 @@ def sign_v3(
     version: str = API_VERSION,
     body: bytes = b"",
     content_type: str | None = None,
+    path: str = "/",
 ) -> SignedRequest:
-    """Sign with ACS3-HMAC-SHA256; the query holds the business parameters only."""
+    """Sign with ACS3-HMAC-SHA256; the query holds the business parameters only.
+
+    ``path`` is the canonical URI: ``/`` for RPC APIs such as Dyplsapi, the request's path for
+    ROA APIs such as Function Compute 3.0 (already percent-encoded, exactly as sent)."""
     body_hash = hashlib.sha256(body).hexdigest()
     headers = {
         "host": host,
@@ -80,7 +84,7 @@ def sign_v3(
     canonical_request = "\n".join(
         (
             method.upper(),
-            "/",
+            path,
             canonical_query(params),
             "".join(f"{name}:{headers[name].strip()}\n" for name in signed),
             ";".join(signed),

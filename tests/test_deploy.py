@@ -759,3 +759,27 @@ def test_s_preview_renders_the_file(tmp_path):
     assert not errors, "s preview output breaks the fc3 schema:\n" + "\n".join(errors)
     # Our own rendering agrees with the real tool's.
     assert p == props({"S_RUNTIME": "python3.10"})
+
+
+def test_the_publish_policy_grants_each_signed_target_exactly_its_action():
+    """ram-policy.publish.json: one statement per kind of target that signs with the function's
+    role, no wildcard, every resource a placeholder the README names."""
+    policy = json.loads((ROOT / "ram-policy.publish.json").read_text())
+    grants: dict[str, list[str]] = {}
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow" and "NotAction" not in statement
+        for action in statement["Action"]:
+            assert "*" not in action
+            grants.setdefault(action, []).extend(statement["Resource"])
+    assert set(grants) == {
+        "eventbridge:PutEvents",
+        "mns:SendMessage",
+        "mns:PublishMessage",
+        "fc:InvokeFunction",
+    }
+    readme = (ROOT / "README.md").read_text()
+    for resources in grants.values():
+        for resource in resources:
+            assert "*" not in resource
+            for placeholder in re.findall(r"<[a-z-]+>", resource):
+                assert placeholder in readme, f"README must say what {placeholder} is"

@@ -499,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         "--survivors",
         type=Path,
         metavar="JSON",
-        help="run only the mutants that survived in an earlier --json file (after adding tests)",
+        help="run again the mutants that survived (or could not be judged) in an earlier --json file",
     )
     parser.add_argument("--jobs", type=int, default=2, help="mutants run at once (default 2)")
     parser.add_argument("--json", type=Path, help="write every result to this JSON file")
@@ -523,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         mutants = [m for m in mutants if any(text in m.label for text in args.only)]
     if args.survivors:
         earlier = json.loads(args.survivors.read_text())["results"]
-        alive = {r["mutant"] for r in earlier if r["result"] == "survived"}
+        alive = {r["mutant"] for r in earlier if not str(r["result"]).startswith("killed")}
         mutants = [m for m in mutants if m.label in alive]
     if args.list:
         for m in mutants:

@@ -32,24 +32,18 @@ import base64
 import hashlib
 import hmac
 import json
-import math
-import os
-import random
 import re
-import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import requests
-
-from ..config import Credentials, _is_loopback, credentials_from
+from ..config import Credentials
 from ..errors import ConfigurationError, PublishError
 from ..log import scrub
 from .event import Event
-from .webhook import retry_after
+from .http import HttpTarget, Retry, endpoint, retry_after
 
 PATH = "/openapi/putEvents"
 CONTENT_TYPE = "application/cloudevents-batch+json; charset=utf-8"
@@ -80,8 +74,6 @@ RETRYABLE_ENTRY_CODES = frozenset(
     }
 )
 _BUS = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,126}")
-_REGION = re.compile(r"[a-z]{2}(?:-[a-z0-9]+)+")
-_ACCOUNT = re.compile(r"[0-9]{1,32}")
 _CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _USAGE = "eventbridge://<bus-name>[?endpoint=https://host]"
 
@@ -141,46 +133,8 @@ def _fail(message: str) -> ConfigurationError:
     return ConfigurationError(f"AXN_PUBLISH_TO: {message}")
 
 
-def _endpoint(value: str) -> str:
-    """The ``endpoint=`` override, as ``scheme://host[:port]``."""
-    parts = urlsplit(value.strip())
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-        host = ""
-    else:
-        host = parts.hostname or ""
-    if parts.scheme not in ("https", "http") or not host:
-        raise _fail(f"endpoint= of an eventbridge target must be https://host[:port] ({_USAGE}).")
-    if parts.username is not None or parts.password is not None:
-        raise _fail("endpoint= of an eventbridge target takes no user or password.")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise _fail(
-            f"endpoint= of an eventbridge target is scheme://host[:port] only; the path "
-            f"{PATH} is added ({_USAGE})."
-        )
-    if parts.scheme == "http" and not _is_loopback(host):
-        raise _fail(
-            f"endpoint= may use plain http:// only for a loopback host; use https:// for {host}."
-        )
-    shown = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme}://{shown}" + (f":{port}" if port else "")
-
-
-class EventBridgeTarget:
-    def __init__(
-        self,
-        url: str,
-        *,
-        attempts: int = 3,
-        backoff: float = 0.5,
-        max_wait: float = 10.0,
-        env: Mapping[str, str] | None = None,
-        session: requests.Session | None = None,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+class EventBridgeTarget(HttpTarget):
+    def __init__(self, url: str, *, env: Mapping[str, str] | None = None, **options: Any) -> None:
         parts = urlsplit(url.strip())
         # The bus name is the URL's authority; netloc keeps its case (hostname would lower it).
         bus = parts.netloc
@@ -202,28 +156,16 @@ class EventBridgeTarget:
         self.bus = bus
         # Shown in logs and answers: the bus only, never the query.
         self.name = f"eventbridge://{bus}"
-        if "endpoint" in query:
-            self.endpoint = _endpoint(query["endpoint"][0])
-        else:
-            env = os.environ if env is None else env
-            region = (env.get("FC_REGION") or "").strip()
-            account = (env.get("FC_ACCOUNT_ID") or "").strip()
-            if not (_REGION.fullmatch(region) and _ACCOUNT.fullmatch(account)):
-                raise _fail(
-                    f"{self.name} needs FC_REGION and FC_ACCOUNT_ID (Function Compute sets them) "
-                    "to reach https://{AccountId}.eventbridge.{region}.aliyuncs.com; outside FC "
-                    "set both, or give the target ?endpoint=."
-                )
-            self.endpoint = f"https://{account}.eventbridge.{region}.aliyuncs.com"
+        self.endpoint = endpoint(
+            self.name,
+            query.get("endpoint", [None])[0],
+            env,
+            "https://{account}.eventbridge.{region}.aliyuncs.com",
+        )
         self.host = urlsplit(self.endpoint).netloc
         self.url = self.endpoint + PATH
-        self.attempts = max(1, attempts)
-        self.backoff = backoff
-        self.max_wait = max_wait
-        self.session = session or requests.Session()
-        self.session.trust_env = False  # no proxy or .netrc from the environment
-        self.clock = clock
-        self.sleep = sleep
+        super().__init__(**options)
+        self.attempts = max(1, self.attempts)
 
     def _error(self, message: str, retryable: bool) -> PublishError:
         return PublishError(message, target=self.name, retryable=retryable)
@@ -244,58 +186,31 @@ class EventBridgeTarget:
     def send(self, event: Event, *, timeout: float) -> None:
         body = put_events_body(event, self.bus)
         self._check(event, body)
-        end = self.clock() + timeout
-        problem = "no attempt was made"
-        attempt = 0
-        for attempt in range(1, self.attempts + 1):
-            left = end - self.clock()
-            if left <= 0:
-                raise self._error("no time was left to deliver the event", True)
-            try:
-                # Read at every attempt: FC rotates the role's credentials while an instance lives.
-                credentials = credentials_from()
-            except ConfigurationError as exc:
-                raise self._error(f"no credentials to sign with: {exc.message}", False) from None
+
+        def attempt(_number: int, left: float) -> None:
+            # Read at every attempt: FC rotates the role's credentials while an instance lives.
+            credentials = self.credentials()
             headers = signed_headers(
                 host=self.host,
                 credentials=credentials,
                 date=formatdate(self.clock(), usegmt=True),
                 nonce=uuid.uuid4().hex,
             )
-            hint: float | None = None
-            try:
-                response = self.session.post(
-                    self.url,
-                    data=body,
-                    headers=headers,
-                    timeout=(min(5.0, left), left),
-                    allow_redirects=False,
-                )
-                status = response.status_code
-                text = response.content  # read here: a dropped connection is a network error
-            except requests.RequestException as exc:
-                problem = f"no answer ({type(exc).__name__})"
-            else:
-                if 200 <= status < 300:
-                    problem, retryable = self._entry_failure(event, text, credentials)
-                    if problem is None:
-                        return
-                    if not retryable:
-                        raise self._error(problem, False)
-                else:
-                    problem = self._http_failure(status, text)
-                    if status not in RETRIED_STATUS:
-                        raise self._error(problem, False)
-                    hint = retry_after(response.headers.get("retry-after"), self.clock())
-            if attempt == self.attempts:
-                break
-            jitter = random.uniform(0.5, 1.0)  # noqa: S311 - spreads retries, not a secret
-            wait = hint if hint is not None else jitter * self.backoff * 2 ** (attempt - 1)
-            wait = min(wait, self.max_wait)
-            if self.clock() + wait >= end:
-                break
-            self.sleep(math.ceil(wait * 1000) / 1000)
-        raise self._error(f"not delivered after {attempt} attempt(s): {problem}", True)
+            response = self.post(body, headers, left)
+            status, text = response.status_code, response.content
+            if 200 <= status < 300:
+                problem, retryable = self._entry_failure(event, text, credentials)
+                if problem is None:
+                    return
+                if not retryable:
+                    raise self._error(problem, False)
+                raise Retry(problem)
+            problem = self._http_failure(status, text)
+            if status not in RETRIED_STATUS:
+                raise self._error(problem, False)
+            raise Retry(problem, retry_after(response.headers.get("retry-after"), self.clock()))
+
+        self.deliver(timeout, attempt)
 
     @staticmethod
     def _json(text: bytes) -> Any:

@@ -42,24 +42,19 @@ every other answer (a missing function, a refused signature or permission, a pay
 from __future__ import annotations
 
 import json
-import math
 import os
-import random
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import requests
-
-from ..config import Credentials, _is_loopback, credentials_from
+from ..config import Credentials
 from ..errors import ConfigurationError, PublishError
 from ..log import log
 from ..signing import canonical_query, new_nonce, sign_v3, utc_timestamp
 from .event import Event, event_id
-from .webhook import retry_after
+from .http import HttpTarget, Retry, endpoint, retry_after
 
 API_VERSION = "2023-03-30"
 ACTION = "InvokeFunction"
@@ -73,8 +68,6 @@ QUALIFIER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}")  # a version number,
 # An async task id: starts with a letter or underscore; letters, digits, _ and -; ≤ 128 chars.
 TASK_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
 TASK_PREFIX = "axn-"
-REGION = re.compile(r"[a-z]{2}(?:-[a-z0-9]+)+")
-ACCOUNT = re.compile(r"[0-9]{1,32}")
 OPTIONS = ("qualifier", "endpoint")
 _CODE = re.compile(r"[A-Za-z][A-Za-z0-9.]{0,63}")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
@@ -114,10 +107,6 @@ class Answer:
     retry_after: str | None = None
 
 
-class NoAnswer(Exception):
-    """An attempt got no HTTP answer; the message says what happened (never a secret)."""
-
-
 def answer_of(
     status: int, headers: Mapping[str, str], content: bytes, *, code_keys: tuple[str, ...]
 ) -> Answer:
@@ -139,36 +128,6 @@ def answer_of(
         rid if isinstance(rid, str) and _REQUEST_ID.fullmatch(rid) else None,
         lower.get("retry-after"),
     )
-
-
-def parse_endpoint(value: str, name: str) -> str:
-    """``scheme://host[:port]`` from an ``?endpoint=`` option; ConfigurationError otherwise."""
-    if "@" in value.split("?", 1)[0]:
-        raise ConfigurationError(
-            f"AXN_PUBLISH_TO: {name}'s ?endpoint= must not carry credentials; the function "
-            "signs with its role's."
-        )
-    try:
-        parts = urlsplit(value.strip())
-        port = parts.port
-    except ValueError:
-        raise ConfigurationError(
-            f"AXN_PUBLISH_TO: {name}'s ?endpoint= is not a URL; give https://host[:port]."
-        ) from None
-    host = parts.hostname or ""
-    if parts.scheme not in ("https", "http") or not host:
-        raise ConfigurationError(
-            f"AXN_PUBLISH_TO: {name}'s ?endpoint= must be an https:// URL (scheme and host only)."
-        )
-    if parts.scheme == "http" and not _is_loopback(host):
-        raise ConfigurationError(
-            f"AXN_PUBLISH_TO: {name}'s ?endpoint= may use plain http:// only for a loopback "
-            f"host; use https:// for {host}."
-        )
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ConfigurationError(f"AXN_PUBLISH_TO: {name}'s ?endpoint= must not carry a path.")
-    netloc = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme}://{netloc}" + (f":{port}" if port else "")
 
 
 @dataclass(frozen=True)
@@ -218,22 +177,11 @@ def parse_target(url: str, scheme: str, count: int, usage: str, env: Mapping[str
             f"AXN_PUBLISH_TO: {name}'s ?qualifier= must be a version number or an alias name "
             "(letters, digits, _ and -)."
         )
-    if "endpoint" in options:
-        endpoint = parse_endpoint(options["endpoint"], name)
-    else:
-        region = (env.get("FC_REGION") or "").strip()
-        account = (env.get("FC_ACCOUNT_ID") or "").strip()
-        if not (REGION.fullmatch(region) and ACCOUNT.fullmatch(account)):
-            raise ConfigurationError(
-                f"AXN_PUBLISH_TO: {name} needs FC_REGION and FC_ACCOUNT_ID (Function Compute "
-                "sets them) to find the FC endpoint; set both, or give the endpoint with "
-                "?endpoint=https://<account>.<region>.fc.aliyuncs.com."
-            )
-        endpoint = f"https://{account}.{region}.fc.aliyuncs.com"
-    return Parsed(names, name, qualifier, endpoint)
+    url = endpoint(name, options.get("endpoint"), env, "https://{account}.{region}.fc.aliyuncs.com")
+    return Parsed(names, name, qualifier, url)
 
 
-class AsyncInvokeTarget:
+class AsyncInvokeTarget(HttpTarget):
     """What both FC APIs share: the URL's form, the payload, the task id, the credentials and
     the attempts. A subclass names its scheme, its number of names and its usage line, and
     sends one attempt (:meth:`_invoke`)."""
@@ -241,20 +189,14 @@ class AsyncInvokeTarget:
     scheme = ""
     count = 1
     usage = ""
-    api = "FC"
 
     def __init__(
         self,
         url: str,
         *,
-        attempts: int = 3,
-        backoff: float = 0.5,
-        max_wait: float = 10.0,
         attempt_timeout: float = 3.0,
-        session: requests.Session | None = None,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
         env: Mapping[str, str] | None = None,
+        **options: Any,
     ) -> None:
         env = os.environ if env is None else env
         parsed = parse_target(url, self.scheme, self.count, self.usage, env)
@@ -264,28 +206,15 @@ class AsyncInvokeTarget:
         self.endpoint = parsed.endpoint
         self.host = urlsplit(parsed.endpoint).netloc
         self.env = env
-        self.attempts = attempts
-        self.backoff = backoff
-        self.max_wait = max_wait
         self.attempt_timeout = attempt_timeout
-        self.session = session or requests.Session()
-        self.session.trust_env = False
-        self.clock = clock
-        self.sleep = sleep
+        super().__init__(**options)
 
-    def _invoke(
-        self, body: bytes, task: str, creds: Credentials, timeout: tuple[float, float]
-    ) -> Answer:
-        """Send one attempt; return FC's answer or raise NoAnswer."""
+    def _invoke(self, body: bytes, task: str, creds: Credentials, limit: float) -> Answer:
+        """Send one attempt within ``limit`` seconds; return FC's answer or raise Retry."""
         raise NotImplementedError
 
     def _body(self, event: Event) -> bytes:
-        try:
-            body = event.text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise PublishError(
-                "the event is not valid UTF-8 text", target=self.name, retryable=False
-            ) from None
+        body = self.utf8(event)
         if len(body) > MAX_ASYNC_BODY:
             raise PublishError(
                 f"the event is {len(body)} bytes; an asynchronous invocation takes at most "
@@ -302,63 +231,35 @@ class AsyncInvokeTarget:
             f" (RequestId {answer.request_id})" if answer.request_id else ""
         )
         return PublishError(
-            f"{self.api} refused the invocation with {what}{tail}",
+            f"FC refused the invocation with {what}{tail}",
             target=self.name,
             retryable=False,
         )
 
     def send(self, event: Event, *, timeout: float) -> None:
-        end = self.clock() + timeout
         body = self._body(event)
         task = task_id(event.id)
-        try:
-            creds = credentials_from(self.env)
-        except ConfigurationError as error:  # its message names the variables, never a value
-            raise PublishError(
-                f"cannot sign the request: {error.message}", target=self.name, retryable=False
-            ) from None
-        problem = "not sent"
-        attempt = 0
-        for attempt in range(1, self.attempts + 1):
-            left = end - self.clock()
-            if left <= 0:
-                raise PublishError(
-                    "no time was left to deliver the event", target=self.name, retryable=True
+        creds = self.credentials(self.env)
+
+        def attempt(number: int, left: float) -> None:
+            answer = self._invoke(body, task, creds, min(self.attempt_timeout, left))
+            if 200 <= answer.status < 300:
+                return
+            if answer.status == ALREADY_ACCEPTED:
+                log(
+                    "publish_already_accepted",
+                    target=self.name,
+                    event_id=event.id,
+                    task_id=task,
+                    attempt=number,
                 )
-            limit = min(self.attempt_timeout, left)
-            hint: float | None = None
-            try:
-                answer = self._invoke(body, task, creds, (limit, limit))
-            except NoAnswer as exc:
-                problem = str(exc)
-            else:
-                if 200 <= answer.status < 300:
-                    return
-                if answer.status == ALREADY_ACCEPTED:
-                    log(
-                        "publish_already_accepted",
-                        target=self.name,
-                        event_id=event.id,
-                        task_id=task,
-                        attempt=attempt,
-                    )
-                    return
-                if answer.status not in RETRIED:
-                    raise self._refused(answer)
-                problem = f"HTTP {answer.status}" + (f" {answer.code}" if answer.code else "")
-                hint = retry_after(answer.retry_after, self.clock())
-            if attempt == self.attempts:
-                break
-            jitter = random.uniform(0.5, 1.0)  # noqa: S311 - spreads retries, not a secret
-            wait = hint if hint is not None else jitter * self.backoff * 2 ** (attempt - 1)
-            wait = min(wait, self.max_wait)
-            if self.clock() + wait >= end:
-                break
-            if wait > 0:
-                self.sleep(math.ceil(wait * 1000) / 1000)
-        raise PublishError(
-            f"not delivered after {attempt} attempt(s): {problem}", target=self.name, retryable=True
-        )
+                return
+            if answer.status not in RETRIED:
+                raise self._refused(answer)
+            problem = f"HTTP {answer.status}" + (f" {answer.code}" if answer.code else "")
+            raise Retry(problem, retry_after(answer.retry_after, self.clock()))
+
+        self.deliver(timeout, attempt)
 
 
 class FcTarget(AsyncInvokeTarget):
@@ -370,7 +271,6 @@ class FcTarget(AsyncInvokeTarget):
         "AXN_PUBLISH_TO: an FC 3.0 function target is fc://<function> (options: "
         "?qualifier=<version or alias>, ?endpoint=)"
     )
-    api = "FC"
 
     def __init__(self, url: str, **options: Any) -> None:
         super().__init__(url, **options)
@@ -380,9 +280,7 @@ class FcTarget(AsyncInvokeTarget):
         query = canonical_query(self.params)
         self.url = self.endpoint + self.path + (f"?{query}" if query else "")
 
-    def _invoke(
-        self, body: bytes, task: str, creds: Credentials, timeout: tuple[float, float]
-    ) -> Answer:
+    def _invoke(self, body: bytes, task: str, creds: Credentials, limit: float) -> Answer:
         signed = sign_v3(
             method="POST",
             host=self.host,
@@ -397,13 +295,10 @@ class FcTarget(AsyncInvokeTarget):
             path=self.path,
         )
         headers = {**signed.headers, "x-fc-invocation-type": "Async", "x-fc-async-task-id": task}
-        try:
-            response = self.session.post(
-                self.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
-            )
-            content = response.content[:8192]
-        except requests.RequestException as exc:
-            raise NoAnswer(f"no answer ({type(exc).__name__})") from None
+        response = self.post(body, headers, limit, connect=limit)
         return answer_of(
-            response.status_code, response.headers, content, code_keys=("Code", "ErrorCode")
+            response.status_code,
+            response.headers,
+            response.content[:8192],
+            code_keys=("Code", "ErrorCode"),
         )

@@ -36,7 +36,8 @@ import requests
 
 from ..config import Credentials
 from ..errors import ConfigurationError
-from .fc import Answer, AsyncInvokeTarget, NoAnswer, answer_of
+from .fc import Answer, AsyncInvokeTarget, answer_of
+from .http import Retry
 
 INVOCATION_TYPE = "x-fc-invocation-type"
 ASYNC_ID = "x-fc-stateful-async-invocation-id"
@@ -117,23 +118,20 @@ class Fc2Target(AsyncInvokeTarget):
         "AXN_PUBLISH_TO: an FC 2.0 function target is fc2://<service>/<function> (options: "
         "?qualifier=<version or alias>, ?endpoint=)"
     )
-    api = "FC"
 
     def __init__(self, url: str, **options: Any) -> None:
         super().__init__(url, **options)
         self.service, self.function = self.names
         self.client_class, self.sdk_error = _sdk()
 
-    def _invoke(
-        self, body: bytes, task: str, creds: Credentials, timeout: tuple[float, float]
-    ) -> Answer:
+    def _invoke(self, body: bytes, task: str, creds: Credentials, limit: float) -> Answer:
         client = self.client_class(
             endpoint=self.endpoint,
             accessKeyID=creds.access_key_id,
             accessKeySecret=creds.access_key_secret,
             securityToken=creds.security_token or "",
             session=self.session,
-            timeout=timeout,
+            timeout=(limit, limit),
         )
         try:
             client.invoke_function(
@@ -152,7 +150,7 @@ class Fc2Target(AsyncInvokeTarget):
                 code_keys=("ErrorCode", "Code"),
             )
         except requests.RequestException as exc:
-            raise NoAnswer(f"no answer ({type(exc).__name__})") from None
+            raise Retry(f"no answer ({type(exc).__name__})") from None
         except self.sdk_error as error:  # an error the invoked function reported (sync only)
             return answer_of(int(error.status_code), {}, b"", code_keys=())
         return Answer(202)

@@ -36,22 +36,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import math
 import os
-import random
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from email.utils import formatdate, parsedate_to_datetime
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape
 
-import requests
-
-from ..config import _is_loopback, credentials_from
 from ..errors import ConfigurationError, PublishError
 from .event import Event
-from .webhook import retry_after
+from .http import HttpTarget, Retry, endpoint, retry_after
 
 API_VERSION = "2015-06-06"
 CONTENT_TYPE = "text/xml;charset=utf-8"
@@ -62,8 +57,6 @@ MAX_BODY = 64 * 1024  # bytes of MessageBody, as MNS stores it (after Base64 whe
 KINDS = {"queue": ("queues", "queue"), "topic": ("topics", "topic")}
 # MNS queue and topic names: a letter, then letters, digits and hyphens; 256 characters at most.
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,255}")
-REGION = re.compile(r"[a-z]{2}(?:-[a-z0-9]+)+")
-ACCOUNT = re.compile(r"[0-9]{1,32}")
 # Characters XML 1.0 cannot carry, even escaped (a raw body holding one is refused by MNS).
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 THROTTLED = frozenset({"QpsLimitExceeded", "TooManyRequests"})
@@ -135,43 +128,9 @@ def _flag(value: str, name: str) -> bool:
     raise ConfigurationError(f"AXN_PUBLISH_TO: {name}'s ?base64= must be true or false.")
 
 
-def _endpoint(value: str, name: str) -> str:
-    parts = urlsplit(value.strip())
-    host = parts.hostname or ""
-    if parts.scheme not in ("https", "http") or not host:
-        raise ConfigurationError(
-            f"AXN_PUBLISH_TO: {name}'s ?endpoint= must be an https:// URL (scheme and host only)."
-        )
-    if parts.scheme == "http" and not _is_loopback(host):
-        raise ConfigurationError(
-            f"AXN_PUBLISH_TO: {name}'s ?endpoint= may use plain http:// only for a loopback "
-            f"host; use https:// for {host}."
-        )
-    if parts.username is not None or parts.password is not None:
-        raise ConfigurationError(
-            f"AXN_PUBLISH_TO: {name}'s ?endpoint= must not carry credentials; the function "
-            "signs with its role's."
-        )
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ConfigurationError(
-            f"AXN_PUBLISH_TO: {name}'s ?endpoint= must not carry a path or query."
-        )
-    netloc = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme}://{netloc}" + (f":{parts.port}" if parts.port else "")
-
-
-class MnsTarget:
+class MnsTarget(HttpTarget):
     def __init__(
-        self,
-        url: str,
-        *,
-        attempts: int = 3,
-        backoff: float = 0.5,
-        max_wait: float = 10.0,
-        session: requests.Session | None = None,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        env: Mapping[str, str] | None = None,
+        self, url: str, *, env: Mapping[str, str] | None = None, **http_options: Any
     ) -> None:
         usage = (
             "AXN_PUBLISH_TO: an MNS target is mns://queue/<name> or mns://topic/<name> "
@@ -224,38 +183,18 @@ class MnsTarget:
             _flag(options["base64"], self.name) if "base64" in options else kind == "queue"
         )
         env = os.environ if env is None else env
-        if "endpoint" in options:
-            self.endpoint = _endpoint(options["endpoint"], self.name)
-        else:
-            region = (env.get("FC_REGION") or "").strip()
-            account = (env.get("FC_ACCOUNT_ID") or "").strip()
-            if not (REGION.fullmatch(region) and ACCOUNT.fullmatch(account)):
-                raise ConfigurationError(
-                    f"AXN_PUBLISH_TO: {self.name} needs FC_REGION and FC_ACCOUNT_ID (Function "
-                    "Compute sets them) to find the MNS endpoint; set both, or give the endpoint "
-                    "with ?endpoint=https://<account>.mns.<region>.aliyuncs.com."
-                )
-            self.endpoint = f"https://{account}.mns.{region}.aliyuncs.com"
+        self.endpoint = endpoint(
+            self.name, options.get("endpoint"), env, "https://{account}.mns.{region}.aliyuncs.com"
+        )
         self.resource = f"/{KINDS[kind][0]}/{queue_name}/messages"
         self.url = self.endpoint + self.resource
         self.env = env
-        self.attempts = attempts
-        self.backoff = backoff
-        self.max_wait = max_wait
-        self.session = session or requests.Session()
-        self.session.trust_env = False
-        self.clock = clock
-        self.sleep = sleep
+        super().__init__(**http_options)
         self.skew = 0.0  # MNS's clock minus ours, learnt from a TimeExpired answer
 
     def _body(self, event: Event) -> bytes:
         """The request body for ``event``; PublishError (not retryable) when MNS cannot take it."""
-        try:
-            raw = event.text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise PublishError(
-                "the event is not valid UTF-8 text", target=self.name, retryable=False
-            ) from None
+        raw = self.utf8(event)
         if self.base64:
             body = base64.b64encode(raw).decode("ascii")
             size = len(body)
@@ -286,22 +225,10 @@ class MnsTarget:
         )
 
     def send(self, event: Event, *, timeout: float) -> None:
-        end = self.clock() + timeout
         data = self._body(event)
-        try:
-            creds = credentials_from(self.env)
-        except ConfigurationError as error:  # its message names the variables, never a value
-            raise PublishError(
-                f"cannot sign the request: {error.message}", target=self.name, retryable=False
-            ) from None
-        problem = "not sent"
-        attempt = 0
-        for attempt in range(1, self.attempts + 1):
-            left = end - self.clock()
-            if left <= 0:
-                raise PublishError(
-                    "no time was left to deliver the event", target=self.name, retryable=True
-                )
+        creds = self.credentials(self.env)
+
+        def attempt(_number: int, left: float) -> None:
             headers = {
                 "content-type": CONTENT_TYPE,
                 "date": formatdate(self.clock() + self.skew, usegmt=True),
@@ -312,52 +239,29 @@ class MnsTarget:
             )
             if creds.security_token:  # added after signing: MNS does not sign it
                 headers["security-token"] = creds.security_token
-            hint: float | None = None
-            try:
-                response = self.session.post(
-                    self.url,
-                    data=data,
-                    headers=headers,
-                    timeout=(min(5.0, left), left),
-                    allow_redirects=False,
+            response = self.post(data, headers, left)
+            text = response.text[:4096]
+            status = response.status_code
+            if status == 201 and _MESSAGE_ID.search(text):
+                return
+            found = _CODE.search(text)
+            code = found.group(1) if found else None
+            problem = f"HTTP {status}" + (f" {code}" if code else "")
+            if code == TIME_EXPIRED:
+                server = _server_time(response.headers.get("date"))
+                if server is not None:  # sign by MNS's clock from now on
+                    self.skew = server - self.clock()
+                raise Retry(problem, 0.0)  # sign again at once, with a fresh date
+            if status in (408, 429) or code in THROTTLED or status >= 500:
+                raise Retry(problem, retry_after(response.headers.get("retry-after"), self.clock()))
+            if 200 <= status < 300:
+                raise PublishError(
+                    f"an answer MNS does not give (HTTP {status} without a MessageId); the "
+                    "message may or may not have arrived",
+                    target=self.name,
+                    retryable=True,
                 )
-                text = response.text[:4096]
-            except requests.RequestException as exc:
-                problem = f"no answer ({type(exc).__name__})"
-            else:
-                status = response.status_code
-                if status == 201 and _MESSAGE_ID.search(text):
-                    return
-                found = _CODE.search(text)
-                code = found.group(1) if found else None
-                rid = _REQUEST_ID.search(text)
-                request_id = rid.group(1) if rid else None
-                problem = f"HTTP {status}" + (f" {code}" if code else "")
-                if code == TIME_EXPIRED:
-                    server = _server_time(response.headers.get("date"))
-                    if server is not None:  # sign by MNS's clock from now on
-                        self.skew = server - self.clock()
-                    hint = 0.0  # sign again at once, with a fresh date
-                elif status in (408, 429) or code in THROTTLED or status >= 500:
-                    hint = retry_after(response.headers.get("retry-after"), self.clock())
-                elif 200 <= status < 300:
-                    raise PublishError(
-                        f"an answer MNS does not give (HTTP {status} without a MessageId); the "
-                        "message may or may not have arrived",
-                        target=self.name,
-                        retryable=True,
-                    )
-                else:
-                    raise self._refused(status, code, request_id)
-            if attempt == self.attempts:
-                break
-            jitter = random.uniform(0.5, 1.0)  # noqa: S311 - spreads retries, not a secret
-            wait = hint if hint is not None else jitter * self.backoff * 2 ** (attempt - 1)
-            wait = min(wait, self.max_wait)
-            if self.clock() + wait >= end:
-                break
-            if wait > 0:
-                self.sleep(math.ceil(wait * 1000) / 1000)
-        raise PublishError(
-            f"not delivered after {attempt} attempt(s): {problem}", target=self.name, retryable=True
-        )
+            rid = _REQUEST_ID.search(text)
+            raise self._refused(status, code, rid.group(1) if rid else None)
+
+        self.deliver(timeout, attempt)

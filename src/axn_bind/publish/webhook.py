@@ -17,18 +17,13 @@ import base64
 import binascii
 import hashlib
 import hmac
-import math
-import random
-import time
-from collections.abc import Callable
-from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
-
-import requests
 
 from ..config import _is_loopback
 from ..errors import ConfigurationError, PublishError
 from .event import Event
+from .http import HttpTarget, Retry, retry_after
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix, not a secret
 RETRIED = frozenset({429, 500, 502, 503, 504})
@@ -61,32 +56,8 @@ def sign(key: bytes, msg_id: str, timestamp: int, body: str) -> str:
     return "v1," + base64.b64encode(mac).decode()
 
 
-def retry_after(value: str | None, now: float) -> float | None:
-    """``Retry-After`` in seconds, from a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isascii() and text.isdigit():
-        return float(text)
-    try:
-        return max(0.0, parsedate_to_datetime(text).timestamp() - now)
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-class WebhookTarget:
-    def __init__(
-        self,
-        url: str,
-        secret: str | None,
-        *,
-        attempts: int = 3,
-        backoff: float = 0.5,
-        max_wait: float = 10.0,
-        session: requests.Session | None = None,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+class WebhookTarget(HttpTarget):
+    def __init__(self, url: str, secret: str | None, **options: Any) -> None:
         parts = urlsplit(url)
         host = parts.hostname or ""
         if parts.scheme not in ("https", "http") or not host:
@@ -102,22 +73,10 @@ class WebhookTarget:
             (parts.scheme, host + (f":{parts.port}" if parts.port else ""), parts.path, "", "")
         )
         self.key = webhook_key(secret)
-        self.attempts = attempts
-        self.backoff = backoff
-        self.max_wait = max_wait
-        self.session = session or requests.Session()
-        self.session.trust_env = False
-        self.clock = clock
-        self.sleep = sleep
+        super().__init__(**options)
 
     def send(self, event: Event, *, timeout: float) -> None:
-        end = self.clock() + timeout
-        for attempt in range(1, self.attempts + 1):
-            left = end - self.clock()
-            if left <= 0:
-                raise PublishError(
-                    "no time was left to deliver the event", target=self.name, retryable=True
-                )
+        def attempt(_number: int, left: float) -> None:
             now = int(self.clock())
             headers = {
                 "content-type": CONTENT_TYPE,
@@ -125,42 +84,23 @@ class WebhookTarget:
                 "webhook-timestamp": str(now),
                 "webhook-signature": sign(self.key, event.id, now, event.text),
             }
-            try:
-                response = self.session.post(
-                    self.url,
-                    data=event.text.encode(),
-                    headers=headers,
-                    timeout=(min(5.0, left), left),
-                    allow_redirects=False,
+            response = self.post(event.text.encode(), headers, left)
+            status = response.status_code
+            if 200 <= status < 300:
+                return
+            if status == 410:
+                raise PublishError(
+                    "the receiver answered 410 Gone: it wants no more events",
+                    target=self.name,
+                    retryable=False,
                 )
-            except requests.RequestException as exc:
-                problem, hint = f"no answer ({type(exc).__name__})", None
-            else:
-                status = response.status_code
-                if 200 <= status < 300:
-                    return
-                if status == 410:
-                    raise PublishError(
-                        "the receiver answered 410 Gone: it wants no more events",
-                        target=self.name,
-                        retryable=False,
-                    )
-                if status not in RETRIED:
-                    raise PublishError(
-                        f"the receiver refused the event with HTTP {status}",
-                        target=self.name,
-                        retryable=False,
-                    )
-                problem = f"HTTP {status}"
-                hint = retry_after(response.headers.get("retry-after"), self.clock())
-            if attempt == self.attempts:
-                break
-            jitter = random.uniform(0.5, 1.0)  # noqa: S311 - spreads retries, not a secret
-            wait = hint if hint is not None else jitter * self.backoff * 2 ** (attempt - 1)
-            wait = min(wait, self.max_wait)
-            if self.clock() + wait >= end:
-                break
-            self.sleep(math.ceil(wait * 1000) / 1000)
-        raise PublishError(
-            f"not delivered after {attempt} attempt(s): {problem}", target=self.name, retryable=True
-        )
+            if status not in RETRIED:
+                raise PublishError(
+                    f"the receiver refused the event with HTTP {status}",
+                    target=self.name,
+                    retryable=False,
+                )
+            hint = retry_after(response.headers.get("retry-after"), self.clock())
+            raise Retry(f"HTTP {status}", hint)
+
+        self.deliver(timeout, attempt)

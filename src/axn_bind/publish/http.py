@@ -1,0 +1,195 @@
+"""What the HTTP targets (webhook, EventBridge, MNS, FC) share: where the endpoint is, and how
+one event is sent in bounded attempts.
+
+Each target keeps its own rules: how it signs, which answers are delivered, which are refused for
+good and which are worth another attempt. An attempt says so by returning (delivered), raising
+PublishError (refused) or raising :class:`Retry` (not delivered yet); :meth:`HttpTarget.deliver`
+does the rest.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import requests
+
+from ..config import Credentials, _is_loopback, credentials_from
+from ..errors import ConfigurationError, PublishError
+from .event import Event
+
+REGION = re.compile(r"[a-z]{2}(?:-[a-z0-9]+)+")
+ACCOUNT = re.compile(r"[0-9]{1,32}")
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """``Retry-After`` in seconds, from a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return float(text)
+    try:
+        return max(0.0, parsedate_to_datetime(text).timestamp() - now)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def parse_endpoint(value: str, name: str) -> str:
+    """``scheme://host[:port]`` from the ``?endpoint=`` option of the target ``name``: https://,
+    or plain http:// to a loopback host; no credentials, path or query. ConfigurationError
+    otherwise, never quoting a credential."""
+    said = f"AXN_PUBLISH_TO: {name}'s ?endpoint="
+    if "@" in value.split("?", 1)[0]:  # user:password@, a password holding "/" included
+        raise ConfigurationError(
+            f"{said} must not carry credentials; the function signs with its role's."
+        )
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        raise ConfigurationError(f"{said} is not a URL; give https://host[:port].") from None
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        raise ConfigurationError(f"{said} must be an https:// URL: https://host[:port].")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise ConfigurationError(
+            f"{said} may use plain http:// only for a loopback host; use https:// for {host}."
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigurationError(
+            f"{said} must not carry a path or query: it is scheme://host[:port] only."
+        )
+    netloc = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{netloc}" + (f":{port}" if port else "")
+
+
+def endpoint(name: str, option: str | None, env: Mapping[str, str] | None, default: str) -> str:
+    """The endpoint of the target ``name``: its ``?endpoint=`` option when given, else
+    ``default`` with ``{account}`` and ``{region}`` taken from FC_ACCOUNT_ID and FC_REGION (which
+    Function Compute sets) in ``env`` (default: the process environment)."""
+    if option is not None:
+        return parse_endpoint(option, name)
+    env = os.environ if env is None else env
+    region = (env.get("FC_REGION") or "").strip()
+    account = (env.get("FC_ACCOUNT_ID") or "").strip()
+    if not (REGION.fullmatch(region) and ACCOUNT.fullmatch(account)):
+        example = default.format(account="<account>", region="<region>")
+        raise ConfigurationError(
+            f"AXN_PUBLISH_TO: {name} needs FC_REGION and FC_ACCOUNT_ID (Function Compute sets "
+            f"them) to find its endpoint; set both, or give the endpoint with ?endpoint={example}."
+        )
+    return default.format(account=account, region=region)
+
+
+class Retry(Exception):
+    """Raised by an attempt that did not deliver the event when another attempt may.
+
+    ``problem`` says what happened (never a secret); ``after`` is the wait the answer asked for,
+    in seconds (0 for at once), or None for the usual backoff."""
+
+    def __init__(self, problem: str, after: float | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.after = after
+
+
+class HttpTarget:
+    """A target that sends over its own HTTP session, in attempts. A subclass sets ``name``
+    and ``url`` and calls :meth:`deliver` with its attempt."""
+
+    name: str
+    url: str
+
+    def __init__(
+        self,
+        *,
+        attempts: int = 3,
+        backoff: float = 0.5,
+        max_wait: float = 10.0,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.attempts = attempts
+        self.backoff = backoff  # the wait after the first attempt, doubled after each next one
+        self.max_wait = max_wait  # the longest wait between two attempts
+        self.session = session or requests.Session()
+        self.session.trust_env = False  # no proxy or .netrc from the environment
+        self.clock = clock
+        self.sleep = sleep
+
+    def utf8(self, event: Event) -> bytes:
+        """The event's JSON text as UTF-8; PublishError (not retryable) when it is not valid."""
+        try:
+            return event.text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise PublishError(
+                "the event is not valid UTF-8 text", target=self.name, retryable=False
+            ) from None
+
+    def credentials(self, env: Mapping[str, str] | None = None) -> Credentials:
+        """The credentials to sign with, read now from ``env`` (default: the process
+        environment); PublishError (not retryable) naming the variables, never a value."""
+        try:
+            return credentials_from(env)
+        except ConfigurationError as error:
+            raise PublishError(
+                f"cannot sign the request: {error.message}", target=self.name, retryable=False
+            ) from None
+
+    def post(
+        self, data: bytes, headers: Mapping[str, str], left: float, connect: float = 5.0
+    ) -> requests.Response:
+        """POST ``data`` to ``url`` (redirects not followed), waiting at most ``connect`` seconds
+        to connect and ``left`` for the answer, which is read in full; Retry when none comes (a
+        connection dropped mid-answer included)."""
+        try:
+            return self.session.post(
+                self.url,
+                data=data,
+                headers=headers,
+                timeout=(min(connect, left), left),
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise Retry(f"no answer ({type(exc).__name__})") from None
+
+    def deliver(self, timeout: float, attempt: Callable[[int, float], None]) -> None:
+        """Call ``attempt(number, seconds_left)`` until it returns, within ``attempts`` and
+        ``timeout`` seconds. After each :class:`Retry` but the last it waits what the answer
+        asked for, else a jittered exponential backoff, at most ``max_wait``; a wait that would
+        end past the deadline stops the attempts. PublishError (retryable) when none delivered."""
+        end = self.clock() + timeout
+        problem = "not sent"
+        number = 0
+        for number in range(1, self.attempts + 1):
+            left = end - self.clock()
+            if left <= 0:
+                raise PublishError(
+                    "no time was left to deliver the event", target=self.name, retryable=True
+                )
+            try:
+                attempt(number, left)
+            except Retry as retry:
+                problem, after = retry.problem, retry.after
+            else:
+                return
+            if number == self.attempts:
+                break
+            jitter = random.uniform(0.5, 1.0)  # noqa: S311 - spreads retries, not a secret
+            wait = after if after is not None else jitter * self.backoff * 2 ** (number - 1)
+            wait = min(wait, self.max_wait)
+            if self.clock() + wait >= end:
+                break
+            if wait > 0:
+                self.sleep(math.ceil(wait * 1000) / 1000)
+        raise PublishError(
+            f"not delivered after {number} attempt(s): {problem}", target=self.name, retryable=True
+        )

@@ -43,6 +43,8 @@ def env(emulator, monkeypatch):
     # The test Redis keeps nothing on disk; tests/idempotency/test_redis_durability.py checks
     # that a store like it is refused by default, on servers of its own.
     monkeypatch.setenv("AXN_STORE_DURABILITY", "warn")
+    # A request an earlier test left in a delay fault must not land in this test's emulator.
+    assert emulator.wait_idle(), "the emulator is still busy with an earlier test's request"
     emulator.reset()
     config.reset_settings()
     app.reset()

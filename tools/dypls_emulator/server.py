@@ -254,3 +254,13 @@ class Emulator:
     def info(self) -> dict[str, object]:
         """API version, AccessKeyIds, pools and clock."""
         return self.service.info()
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Wait until no API request is being processed (a late answer has made its binding);
+        False if one still is after ``timeout`` seconds."""
+        end = time.monotonic() + timeout
+        while self.service.in_flight:
+            if time.monotonic() >= end:
+                return False
+            time.sleep(0.01)
+        return True

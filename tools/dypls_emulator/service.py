@@ -92,6 +92,7 @@ class EmulatorService:
         clock_offset_seconds: float = 0.0,
     ) -> None:
         self.lock = threading.RLock()
+        self.in_flight = 0  # API requests being processed (a delay fault holds one for a while)
         self.credentials = {c.access_key_id: c for c in credentials}
         self._initial_pools = [copy.deepcopy(p) for p in pools]
         if max_extensions_per_number is not None:
@@ -174,12 +175,22 @@ class EmulatorService:
                 ],
                 "clock_offset_seconds": self.clock.offset_seconds,
                 "now": format_utc_stamp(self.clock.now()),
+                "in_flight": self.in_flight,
             }
 
     # --- API requests --------------------------------------------------------------------
 
     def handle(self, req: ApiRequest) -> Outcome:
         """Process one API request; may sleep when a delay fault applies."""
+        with self.lock:
+            self.in_flight += 1
+        try:
+            return self._handle(req)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def _handle(self, req: ApiRequest) -> Outcome:
         rid = new_request_id()
         params = {**req.query, **req.form}
         fmt = response_format(req.headers, params)

@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # is usually killed in seconds, and a survivor costs one run of them all).
 _CORE = ("tests/test_bind_path.py", "tests/test_http.py", "tests/test_batch.py")
 _STORE = ("tests/idempotency/test_store_contract.py", "tests/test_idempotency.py")
+_PUBLISH = "tests/publish/test_announce.py"  # the announcement paths of the service and the app
 FILES: dict[str, tuple[str, ...]] = {
     "src/axn_bind/budget.py": _CORE,
     "src/axn_bind/dypls/__init__.py": _CORE,
@@ -59,9 +60,19 @@ FILES: dict[str, tuple[str, ...]] = {
     "src/axn_bind/dypls/transport.py": ("tests/test_transport.py", "tests/test_http.py"),
     "src/axn_bind/idempotency/guard.py": (*_CORE, *_STORE, "tests/test_exactly_once.py"),
     "src/axn_bind/idempotency/keys.py": (*_CORE, *_STORE),
-    "src/axn_bind/service.py": (*_CORE, *_STORE, "tests/test_exactly_once.py"),
-    "src/axn_bind/outcome.py": (*_CORE, "tests/test_triggers.py", "tests/test_exactly_once.py"),
-    "src/axn_bind/app.py": (*_CORE, "tests/test_triggers.py", "tests/test_exactly_once.py"),
+    "src/axn_bind/service.py": (*_CORE, *_STORE, "tests/test_exactly_once.py", _PUBLISH),
+    "src/axn_bind/outcome.py": (
+        *_CORE,
+        "tests/test_triggers.py",
+        "tests/test_exactly_once.py",
+        _PUBLISH,
+    ),
+    "src/axn_bind/app.py": (
+        *_CORE,
+        "tests/test_triggers.py",
+        "tests/test_exactly_once.py",
+        _PUBLISH,
+    ),
 }
 TIMEOUT = 300.0
 PYTEST = (sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider")

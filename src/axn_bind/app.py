@@ -114,6 +114,7 @@ def handle(event: Any, context: Any) -> Any:
 
 
 def _bind(
+    svc: BindService | ConfigurationError,
     payload: Any,
     context: Any,
     request_id: str,
@@ -121,7 +122,6 @@ def _bind(
     *,
     announce_failures: bool = True,
 ) -> Outcome:
-    svc = _service_or_error()
     if isinstance(svc, ConfigurationError):
         return Outcome.from_error(svc, request_id)
     budget = svc.budget(context)
@@ -144,8 +144,8 @@ def _announce(svc: BindService, outcome: Outcome, budget: Any) -> Outcome:
 
 
 def _serve_direct(req: DirectRequest, context: Any, request_id: str) -> dict[str, Any]:
-    outcome = _bind(req.payload, context, request_id)
-    svc = _service_or_error()
+    svc = _service_or_error()  # once: a configuration problem is logged once
+    outcome = _bind(svc, req.payload, context, request_id)
     asynchronous = not isinstance(svc, ConfigurationError) and svc.settings.direct_async
     if asynchronous and (outcome.transient or outcome.body.get("Announced") is False):
         # FC retries an asynchronous invocation only when it fails.
@@ -164,6 +164,7 @@ def _serve_http(req: HttpRequest, context: Any, request_id: str) -> dict[str, An
         headers = {"Allow": "POST"} if error.status == 405 else None
         return http_response(Outcome.from_error(error, request_id), headers)
     outcome = _bind(
+        _service_or_error(),
         payload,
         context,
         request_id,

@@ -154,10 +154,9 @@ class BindService:
             creds = credentials_from(context=context)
             budget.require_call()  # before the store is touched: nothing to undo
             event_of = None
-            if self.announcer is not None:
-                event_of = self._events(request, context, record or fp, announce_failures)
-                if record is not None:  # owed from now on, until every target has it
-                    self.store.outbox_add(record)
+            if self.announcer is not None and record is not None:
+                event_of = self._events(request, context, record, announce_failures)
+                self.store.outbox_add(record)  # owed from now on, until every target has it
             outcome = self._once(request, fp, key, record, creds, budget, request_id, event_of)
         except AxnError as error:
             outcome = Outcome.from_error(error, request_id)
@@ -217,8 +216,7 @@ class BindService:
             return self._call(request, creds, budget, request_id)
 
         if key is None or record is None:
-            outcome = call()
-            return replace(outcome, event=event_of(outcome)) if event_of else outcome
+            return call()  # no record: bind() announces it like any other unrecorded outcome
         self.check_store()
         return idem.run_once(
             self.store,

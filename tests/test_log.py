@@ -20,3 +20,16 @@ def test_record_keys_are_logged_whole_and_phone_numbers_never(caplog):
     assert first["note"] == "call 139****5678"
     assert "0740008491" not in first["other"]  # the same digits in any other field are masked
     assert second["record"] == "axn:idem:139****5678"
+
+
+def test_a_defect_message_loses_any_url_query(caplog):
+    from axn_bind.service import log_defect
+
+    error = RuntimeError(
+        "boom at https://dyplsapi.aliyuncs.com/?SecurityToken=tok%2Bsecret&PhoneNoA=13912345678 x"
+    )
+    with caplog.at_level(logging.ERROR, logger="axn_bind"):
+        log_defect(error, "test")
+    line = json.loads(caplog.records[-1].getMessage())
+    assert line["error"] == "boom at https://dyplsapi.aliyuncs.com/?… x"
+    assert "tok" not in caplog.text and "13912345678" not in caplog.text

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -42,14 +43,19 @@ def fingerprint(request: BindRequest) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_QUERY = re.compile(r"(\w+://[^\s?#]*)[?#][^\s'\"]*")
+
+
 def log_defect(exc: BaseException, where: str) -> None:
-    """Log a defect with its type, a capped (scrubbed) message and the traceback."""
+    """Log a defect with its type, a capped (scrubbed) message and the traceback. A URL's query
+    is cut from the message: a signed request's query holds the parameters, the signature and,
+    with V1 and STS, the security token."""
     log(
         "unexpected_failure",
         logging.ERROR,
         where=where,
         error_type=type(exc).__name__,
-        error=str(exc)[:500],
+        error=_QUERY.sub(r"\1?…", str(exc))[:500],
         traceback="".join(traceback.format_tb(exc.__traceback__))[-4000:],
     )
 

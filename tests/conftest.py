@@ -10,18 +10,53 @@ double bindings.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from axn_bind import app, config
+from axn_bind.errors import TransientFailureError
 from tests.idempotency.support import exclusive_database, redis_test_url, redis_unavailable
+from tests.privacy import PrivacyScan
 from tests.redisproc import RedisProcesses
 from tools.dypls_emulator import Emulator
 from tools.fc_local import FcContext, http_event, local_env
 
 CONFIG_VARS = tuple(config.SETTINGS)
+
+
+@pytest.fixture(autouse=True)
+def privacy_scan(monkeypatch) -> Iterator[PrivacyScan]:
+    """Every test runs with every logger at DEBUG; its log lines, answers and redelivery
+    messages must hold no secret and no unmasked phone number (see tests/privacy.py)."""
+    scan = PrivacyScan()
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    root.addHandler(scan)
+    monkeypatch.setenv("AXN_LOG_LEVEL", "DEBUG")
+    handle = app.handle
+
+    def scanned(event: Any, context: Any) -> Any:
+        scan.note_invocation(context)
+        try:
+            answer = handle(event, context)
+        except TransientFailureError as exc:
+            scan.note_answer(str(exc))
+            raise
+        scan.note_answer(answer)
+        return answer
+
+    monkeypatch.setattr(app, "handle", scanned)
+    try:
+        yield scan
+    finally:
+        root.removeHandler(scan)
+        root.setLevel(level)
+    problems = scan.problems()
+    assert not problems, "privacy scan:\n" + "\n".join(problems[:10])
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +69,8 @@ def emulator():
 def env(emulator, monkeypatch):
     """The function configured against a clean emulator; returns a setter for more variables."""
     for name in CONFIG_VARS:
-        monkeypatch.delenv(name, raising=False)
+        if name != "AXN_LOG_LEVEL":  # DEBUG, set by privacy_scan
+            monkeypatch.delenv(name, raising=False)
     for name, value in local_env(emulator.url).items():
         monkeypatch.setenv(name, value)
     # Fast retries: the policy is the same, only the waits are shorter.

@@ -86,7 +86,9 @@ class FakeTransport:
         step = self.script.pop(0) if self.script else Step(ok())
         if not isinstance(step, Step):
             step = Step(step)
-        self.sent.append({"url": url, "end": end, "read_timeout": read_timeout})
+        self.sent.append(
+            {"url": url, "headers": dict(headers), "end": end, "read_timeout": read_timeout}
+        )
         if step.during is not None:
             step.during()
         self.clock.advance(step.takes)

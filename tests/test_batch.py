@@ -14,7 +14,7 @@ import pytest
 from axn_bind.errors import TransientFailureError
 from tests.conftest import call as call_handler
 from tests.conftest import post
-from tools.dypls_emulator import DEFAULT_POOL_KEY, EMPTY_POOL_KEY
+from tools.dypls_emulator import DEFAULT_POOL_KEY
 from tools.fc_local import FcContext, FunctionMeta
 
 pytestmark = pytest.mark.usefixtures("env")
@@ -95,7 +95,7 @@ def test_mixed_batch_binds_good_records_and_reports_the_bad_ones_without_raising
     event = mns_batch(
         text(req(1)),
         text({"TtlSeconds": 3600}),  # no PhoneNoA
-        text(req(3, PoolKey=EMPTY_POOL_KEY)),  # isv.NO_AVAILABLE_NUMBER from Dyplsapi
+        text(req(3, PoolKey="FC199999999999999")),  # isv.POOLKEY_NOT_EXISTS from Dyplsapi
         "TEST",  # neither JSON nor Base64 of JSON
         b64(req(5)),
         text(req(6) | {"PhoneNoA": "12345"}),
@@ -105,7 +105,7 @@ def test_mixed_batch_binds_good_records_and_reports_the_bad_ones_without_raising
     assert results(report) == [
         ("mns:M0", "bound", "OK"),
         ("mns:M1", "rejected", "InvalidParameter"),
-        ("mns:M2", "rejected", "isv.NO_AVAILABLE_NUMBER"),
+        ("mns:M2", "rejected", "isv.POOLKEY_NOT_EXISTS"),
         ("mns:M3", "rejected", "MalformedRequest"),
         ("mns:M4", "bound", "OK"),
         ("mns:M5", "rejected", "InvalidParameter"),
@@ -139,8 +139,21 @@ def test_permanent_upstream_codes_are_reported_not_raised(emulator, code):
     assert bound_phones(emulator) == ["13900000002"]
 
 
+def test_an_empty_pool_asks_for_redelivery_and_the_redelivery_binds(emulator):
+    emulator.add_fault("business", code="isv.NO_AVAILABLE_NUMBER")
+    event = mns_batch(text(req(1)), text(req(2)))
+    message = raised(event)
+    assert "1 of 2 record(s) need redelivery: mns:M0 (isv.NO_AVAILABLE_NUMBER)" in message
+    report = call(event)  # the platform redelivers: M0 binds now, M1 is replayed
+    assert [(r["Id"], r["Result"], r.get("Replayed")) for r in report["Records"]] == [
+        ("mns:M0", "bound", None),
+        ("mns:M1", "bound", True),
+    ]
+    assert bound_phones(emulator) == ["13900000001", "13900000002"]
+
+
 def test_a_batch_where_everything_is_rejected_still_returns(emulator):
-    report = call(mns_batch("TEST", text({}), text(req(3, PoolKey=EMPTY_POOL_KEY))))
+    report = call(mns_batch("TEST", text({}), text(req(3, PoolKey="FC199999999999999"))))
     assert [r["Result"] for r in report["Records"]] == ["rejected"] * 3
     assert report["Message"] == "3 record(s): 0 bound, 3 rejected, 0 failed"
     assert not emulator.bindings()
@@ -404,9 +417,9 @@ def test_field_map_reads_only_mapped_fields_from_event_messages(env, emulator):
 
 def test_field_map_constants_apply_and_list_paths_may_be_missing(env, emulator):
     mapping = {"PhoneNoA": "$.customer.phone", "PhoneNoB": "$.riders.0.phone", "TtlSeconds": 600}
-    env(AXN_FIELD_MAP=json.dumps({**mapping, "PoolKey": EMPTY_POOL_KEY}))
+    env(AXN_FIELD_MAP=json.dumps({**mapping, "PoolKey": "FC199999999999999"}))
     report = call(kafka_batch(order(1)))
-    assert results(report) == [("kafka:orders/0/0", "rejected", "isv.NO_AVAILABLE_NUMBER")]
+    assert results(report) == [("kafka:orders/0/0", "rejected", "isv.POOLKEY_NOT_EXISTS")]
 
     env(AXN_FIELD_MAP=json.dumps({**mapping, "PoolKey": DEFAULT_POOL_KEY}))
     report = call(kafka_batch(order(2, riders=[])))  # no rider yet: PhoneNoB stays out

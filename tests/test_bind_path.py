@@ -14,6 +14,7 @@ import pytest
 from axn_bind.budget import Budget
 from axn_bind.config import Settings
 from axn_bind.dypls import DyplsClient, RetryPolicy
+from axn_bind.dypls.transport import NoAnswer
 from axn_bind.idempotency import MemoryStore, State
 from axn_bind.idempotency.keys import IdempotencyKey, record_key
 from axn_bind.service import BindService
@@ -289,6 +290,33 @@ def test_reexecute_binds_again_and_reports_the_possible_orphan():
     assert second.result == "bound"
     assert second.body["PossibleOrphanRequestId"] == "R-ORPHAN"
     assert len(rig.transport.sent) == 2
+
+
+@pytest.mark.parametrize("lost", [DROPPED, NoAnswer("timed out", timed_out=True)])
+def test_an_attempt_without_a_request_id_is_named_wherever_its_orphan_is_reported(lost, caplog):
+    """No RequestId came back: the signature nonce and signing time name the attempt in its
+    answer, in the record, in the refusal, in the re-execution's warning and in its answer."""
+    rig = Rig()
+    rig.transport.script = [lost]
+    first = rig.bind(order())
+    sent = rig.transport.sent[0]["headers"]
+    attempt = f"{sent['x-acs-signature-nonce']}@{sent['x-acs-date']}"
+    assert first.body["AttemptId"] == attempt
+    assert attempt in rig.record("DD-1").response  # kept with the unknown outcome
+    refused = rig.bind(order())
+    assert refused.code == "OutcomeUnknown" and f"attempt {attempt}" in refused.body["Message"]
+
+    rig.service.settings = Settings.from_env({**ENV, "AXN_UNKNOWN_OUTCOME": "reexecute"})
+    with caplog.at_level(logging.WARNING, logger="axn_bind"):
+        again = rig.bind(order())
+    assert again.result == "bound"
+    assert again.body["PossibleOrphanAttemptId"] == attempt
+    [warning] = [
+        json.loads(r.getMessage())
+        for r in caplog.records
+        if "possible_orphan_binding" in r.getMessage()
+    ]
+    assert warning["previous_attempt_id"] == attempt
 
 
 def test_the_ttl_seconds_fingerprint_ignores_when_the_request_was_made():

@@ -45,7 +45,8 @@ ROWS = [
     # a binding
     (answer(200, OK_BODY), None, "OK", 200, False),
     # business codes (HTTP 200) from the reference table
-    (business("isv.NO_AVAILABLE_NUMBER"), R, "isv.NO_AVAILABLE_NUMBER", 503, False),
+    # nothing bound, and the same request can succeed later: never frozen in a record
+    (business("isv.NO_AVAILABLE_NUMBER"), A, "isv.NO_AVAILABLE_NUMBER", 503, False),
     (business("isv.BIND_CONFLICT"), R, "isv.BIND_CONFLICT", 409, False),
     (business("isv.FLOW_LIMIT"), T, "isv.FLOW_LIMIT", 429, True),
     *[
@@ -122,6 +123,10 @@ ROWS = [
     (answer(200, {"RequestId": "R"}), U, "UnreadableResponse", 502, False),
     (answer(200, {"SecretBindDTO": OK_BODY["SecretBindDTO"]}), U, "UnreadableResponse", 502, False),
     (answer(202, OK_BODY), U, "UnreadableResponse", 502, False),
+    # "OK" on a failure status is never passed on as the Code (a client would take it for success)
+    (answer(500, {"Code": "OK", "Message": "OK"}), U, "InternalError", 502, False),
+    (answer(429, {"Code": "OK", "Message": "OK"}), T, "UnexpectedResponse", 429, True),
+    (answer(400, {"Code": "OK", "Message": "OK"}), C, "UnexpectedResponse", 500, False),
     (answer(204, b""), U, "UnreadableResponse", 502, False),
     (answer(200, {"Code": "OK", "RequestId": "R"}), U, "UnreadableResponse", 502, False),
     (
@@ -194,15 +199,48 @@ def gateway_with(status: int, code: str, headers: dict[str, str]) -> Answered:
     ],
 )
 def test_a_message_that_echoes_the_request_is_cut(echo):
-    body = {"Code": "SignatureDoesNotMatch", "Message": "Specified signature is not matched" + echo}
-    verdict = classify(answer(400, body))
+    body = {"Code": "isp.SYSTEM_ERROR", "Message": "Specified call failed" + echo}
+    verdict = classify(answer(500, body))
     assert "13912345678" not in verdict.message
     assert "to sign" not in verdict.message.lower()
     assert "canonical" not in verdict.message.lower()
-    assert verdict.message.startswith(
-        "Dyplsapi answered SignatureDoesNotMatch: Specified signature is not matched"
+    assert verdict.message.startswith("Dyplsapi answered isp.SYSTEM_ERROR: Specified call failed")
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (400, "SignatureDoesNotMatch"),
+        (400, "IncompleteSignature"),
+        (404, "InvalidAccessKeyId.NotFound"),
+        (400, "InvalidSecurityToken.Expired"),
+        (400, "InvalidTimeStamp.Expired"),
+        (400, "MissingParameter"),
+        (400, "InvalidParameter.Format"),
+        (401, ""),
+        (403, ""),
+        (400, "Brand.New"),
+    ],
+)
+def test_signing_credential_and_request_form_messages_are_never_passed_on(status, code):
+    """However the gateway words its echo (any case, any name), none of it is passed on: the
+    project's own message says what to fix."""
+    echo = (
+        "Specified signature is not matched with our calculation. Server String To Sign is: "
+        "POST&%2F&PhoneNoA%3D13912345678%26SecurityToken%3DCAIS-token; CanonicalRequest: x"
     )
-    assert "ALIBABA_CLOUD_ACCESS_KEY_SECRET" in verdict.message
+    body = {"Code": code, "Message": echo, "RequestId": "R-9"} if code else echo.encode()
+    verdict = classify(answer(status, body))
+    assert verdict.kind is Kind.CONFIG
+    for leaked in ("13912345678", "139****5678", "CAIS-token", "not matched", "To Sign"):
+        assert leaked not in verdict.message
+    assert verdict.message.startswith(f"Dyplsapi answered {code or f'HTTP {status}'}.")
+
+
+def test_a_rejected_signature_names_the_settings_to_check():
+    message = classify(gateway(400, "SignatureDoesNotMatch")).message
+    assert "ALIBABA_CLOUD_ACCESS_KEY_SECRET" in message
+    assert "DYPLS_SIGNATURE_VERSION" in message
 
 
 def test_phone_numbers_in_upstream_messages_are_masked_and_length_is_capped():

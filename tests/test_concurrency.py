@@ -109,3 +109,32 @@ def test_a_batch_redelivered_to_many_processes_at_once_binds_each_record_once(po
     raised = [o for o in first if "raised" in o]
     for o in raised:
         assert "IdempotencyInProgress" in o["raised"]
+
+
+def test_invocations_arriving_together_share_one_service(env):
+    """FC 3.0 may run several invocations of one instance at once, before any initializer: they
+    must build one service (one memory store), not one each."""
+    import sys
+    import threading
+
+    from axn_bind import app
+
+    app.reset()
+    barrier = threading.Barrier(8)
+    built: list[object] = []
+
+    def first_call() -> None:
+        barrier.wait()
+        built.append(app.service())
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=first_call) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert len(built) == 8 and len({id(s) for s in built}) == 1

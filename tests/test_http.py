@@ -227,6 +227,20 @@ def test_no_available_number_is_503():
         {"PhoneNoA": "13900000000", "TtlSeconds": 600, "PoolKey": EMPTY_POOL_KEY}
     )
     assert (status, body["Code"]) == (503, "isv.NO_AVAILABLE_NUMBER")
+    assert "retry later with the same key" in body["Message"]
+
+
+def test_an_empty_pool_is_not_frozen_in_the_record(emulator):
+    """A 503 invites a retry: the key is released, so the retry binds once numbers are free
+    instead of replaying the 503 for the record's lifetime."""
+    emulator.add_fault("business", code="isv.NO_AVAILABLE_NUMBER")
+    order = {"PhoneNoA": "13900000000", "TtlSeconds": 600, "OutOrderId": "ord-empty-pool"}
+    status, headers, body = post(order)
+    assert (status, body["Code"]) == (503, "isv.NO_AVAILABLE_NUMBER")
+    status, headers, body = post(order)
+    assert status == 200, body
+    assert "Idempotent-Replayed" not in headers
+    assert len(emulator.bindings()) == 1
 
 
 @pytest.mark.parametrize("kind", ["throttle", "flow_limit"])
@@ -322,7 +336,7 @@ def test_connection_refused_is_retried_then_503(env):
         (
             {"ALIBABA_CLOUD_ACCESS_KEY_SECRET": "wrong-secret-value"},
             "SignatureDoesNotMatch",
-            "secret",
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
         ),
         (
             {"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIunknown"},
@@ -343,6 +357,8 @@ def test_configuration_problems_are_500_and_name_the_setting(env, setup, code, n
     assert status == 500
     assert body["Code"] == code
     assert names in body["Message"]
+    for name, value in setup.items():  # a secret's value is never echoed
+        assert "SECRET" not in name or value not in json.dumps(body)
     assert "wrong-secret-value" not in json.dumps(body)
     assert emulator.bindings() == []
 

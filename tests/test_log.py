@@ -33,3 +33,26 @@ def test_a_defect_message_loses_any_url_query(caplog):
     line = json.loads(caplog.records[-1].getMessage())
     assert line["error"] == "boom at https://dyplsapi.aliyuncs.com/?… x"
     assert "tok" not in caplog.text and "13912345678" not in caplog.text
+
+
+def test_bind_lines_carry_the_fields_sls_charts(env, caplog):
+    """Bindings by result, trigger and code; upstream latency and attempts; replays."""
+    import json as _json
+    import logging as _logging
+
+    from tests.conftest import call, post
+
+    with caplog.at_level(_logging.INFO, logger="axn_bind"):
+        post({"PhoneNoA": "13900000001", "TtlSeconds": 600, "OutOrderId": "m-1"})
+        post({"PhoneNoA": "13900000001", "TtlSeconds": 600, "OutOrderId": "m-1"})
+        call({"PhoneNoA": "13900000002", "TtlSeconds": 600})
+    lines = [_json.loads(r.getMessage()) for r in caplog.records]
+    binds = [x for x in lines if x["event"] == "bind"]
+    assert [(b["trigger"], b["result"], b["code"], b.get("replayed")) for b in binds] == [
+        ("http", "bound", "OK", None),
+        ("http", "bound", "OK", True),
+        ("direct", "bound", "OK", None),
+    ]
+    calls = [x for x in lines if x["event"] == "dypls_call"]
+    assert len(calls) == 2 and all(isinstance(c["upstream_ms"], int) for c in calls)
+    assert all(c["attempt"] == 1 and "@" in c["attempt_id"] for c in calls)

@@ -199,6 +199,15 @@ def test_unknown_field_is_rejected_not_dropped():
     assert "not a BindAxnExtension parameter" in errs["PhoneNob"]
 
 
+def test_an_unknown_field_name_is_quoted_with_phone_numbers_masked_and_cut_short():
+    with pytest.raises(RequestValidationError) as info:
+        build_request(base(**{"13912345678": "x", "PhoneNo" + "x" * 100_000: "1"}))
+    text = str(info.value.body("r"))
+    assert "13912345678" not in text
+    assert [e["Field"] for e in info.value.errors] == ["139****5678", "PhoneNo" + "x" * 57 + "…"]
+    assert len(text) < 2000  # a long name is not echoed in full (twice) into the answer
+
+
 def test_extension_needs_phone_no_x_and_one_to_three_digits():
     assert "together with PhoneNoX" in errors_of(base(Extension="12"))["Extension"]
     assert errors_of(base(PhoneNoX="17000000000", Extension="1234"))["Extension"] == (

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -90,6 +91,8 @@ class Verdict:
     received: str | None = None
     query: dict[str, str] = field(default_factory=dict)
     token_checked: bool = False
+    form: dict[str, str] = field(default_factory=dict)  # parameters of a form body
+    target: str = ""  # the request's path and query, as sent
 
 
 class SdkVerifier:
@@ -108,6 +111,7 @@ class SdkVerifier:
         self, method: str, target: str, header_items: list[tuple[str, str]], body: bytes
     ) -> Verdict:
         verdict = self._verify(method, target, header_items, body)
+        verdict.target = target
         with self._lock:
             self.verdicts.append(verdict)
         return verdict
@@ -143,14 +147,21 @@ class SdkVerifier:
             if name.lower() in headers:
                 return Verdict(False, f"duplicate header {name}", query=query)
             headers[name.lower()] = value
+        form: dict[str, str] = {}
+        if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict"))
         authorization = headers.get("authorization", "")
         if authorization.startswith(V3_ALGORITHM + " "):
-            return self._verify_v3(
+            verdict = self._verify_v3(
                 method, path, query=query, headers=headers, body=body, authorization=authorization
             )
-        if "Signature" in query:
-            return self._verify_v1(method, query)
-        return Verdict(False, "request is not signed", query=query)
+        elif "Signature" in query or "Signature" in form:
+            # The gateway reads an RPC request's parameters from the query and the form body.
+            verdict = self._verify_v1(method, {**query, **form})
+        else:
+            verdict = Verdict(False, "request is not signed", query=query)
+        verdict.form = form
+        return verdict
 
     def _verify_v3(
         self,
@@ -335,21 +346,29 @@ def _send(
     params: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> requests.Response:
-    """POST to / with every parameter in the query and the signed headers, as a client would."""
+    """POST to / with every parameter in the query and the signed headers, as the official SDK
+    sends them. This is the test's own client, not the function (which sends a form body): its
+    URLs hold the parameters, so urllib3's DEBUG line about them is kept out of the privacy scan."""
     params = signed.params if params is None else params
     headers = signed.headers if headers is None else headers
     if wire == "params":  # requests' own encoding (space -> "+")
         url, query = f"{gw.endpoint}/", dict(params)
-    else:  # the project's canonical encoding, as dypls.py builds its URL
+    else:  # the canonical encoding
         url, query = f"{gw.endpoint}/?{canonical_query(params)}", None
-    return gw.session.post(
-        url,
-        params=query,
-        headers=dict(headers),
-        data=signed.body,
-        timeout=5,
-        allow_redirects=False,
-    )
+    urllib3_log = logging.getLogger("urllib3")
+    level = urllib3_log.level
+    urllib3_log.setLevel(logging.INFO)
+    try:
+        return gw.session.post(
+            url,
+            params=query,
+            headers=dict(headers),
+            data=signed.body,
+            timeout=5,
+            allow_redirects=False,
+        )
+    finally:
+        urllib3_log.setLevel(level)
 
 
 def _only_verdict(gw: Gateway) -> Verdict:
@@ -432,6 +451,38 @@ def test_project_signature_accepted_by_sdk_verifier(
     assert verdict.query["ExpectCity"] == "北京"
     assert verdict.query["OutId"] == OUT_ID
     assert verdict.query == signed.params
+
+
+@pytest.mark.parametrize("creds", [PLAIN, STS], ids=["ak", "sts"])
+@pytest.mark.parametrize("version", ["v3", "v1"])
+def test_the_client_sends_its_parameters_in_a_signed_form_body(
+    gateway: Gateway, version: str, creds: Credentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Dyplsapi client as it runs: the URL is a bare "/" (a URL is what HTTP libraries log
+    at DEBUG), every parameter travels in the form body, and the SDK accepts the signature."""
+    from axn_bind.budget import Budget
+    from axn_bind.config import Settings
+    from axn_bind.dypls import DyplsClient
+
+    settings = Settings.from_env(
+        {
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": creds.access_key_id,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": creds.access_key_secret,
+            "DYPLS_ENDPOINT": gateway.endpoint,
+            "DYPLS_SIGNATURE_VERSION": version,
+            "DYPLS_MAX_ATTEMPTS": "1",
+        }
+    )
+    client = DyplsClient(settings)
+    try:
+        client.call(ACTION, BIND_PARAMS, creds, Budget(10, call_seconds=5, record_seconds=0.1))
+    finally:
+        client.close()
+    verdict = _only_verdict(gateway)
+    assert verdict.ok and verdict.version == version, verdict
+    assert verdict.token_checked is (creds.security_token is not None)
+    assert verdict.target == "/"
+    assert {k: verdict.form[k] for k in BIND_PARAMS} == BIND_PARAMS
 
 
 @pytest.mark.parametrize("version", ["v3", "v1"])

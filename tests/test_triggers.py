@@ -342,6 +342,43 @@ def test_deeply_nested_message_body_is_a_rejected_record():
     assert "nested" in record.error.message
 
 
+# --- What a caller sent, quoted in an answer ---------------------------------------------------
+
+NUMBER = "13912345678"
+
+
+@pytest.mark.usefixtures("env")
+@pytest.mark.parametrize(
+    "event",
+    [
+        http_event("POST", REQ, path=f"/bind/{NUMBER}"),
+        http_event(NUMBER, REQ),
+        http_event("POST", "x", headers={"Content-Type": f"text/{NUMBER}"}),
+        http_event("POST", {NUMBER: "1"}, query={NUMBER: "1"}),
+        b({"events": [{"eventSource": f"acs:{NUMBER}", "eventName": NUMBER}]}),
+        b([cloudevent(f"mns:Queue:{NUMBER}", "no data object")]),
+        b({**REQ, NUMBER: "x"}),
+    ],
+    ids=["path", "method", "content-type", "query-and-body", "oss", "event-type", "field-name"],
+)
+def test_what_a_caller_sent_is_quoted_with_phone_numbers_masked(event):
+    answer = call(event, FcContext())
+    text = answer["body"] if "body" in answer else json.dumps(answer, ensure_ascii=False)
+    assert "139****5678" in text
+    assert NUMBER not in text
+
+
+@pytest.mark.usefixtures("env")
+def test_long_paths_methods_and_content_types_are_quoted_cut_short():
+    for event in (
+        http_event("POST", REQ, path="/" + "p" * 100_000),
+        http_event("M" * 100_000, REQ),
+        http_event("POST", "x", headers={"Content-Type": "t/" + "c" * 100_000}),
+    ):
+        answer = call(event, FcContext())
+        assert len(answer["body"]) < 1000, answer["statusCode"]
+
+
 # --- Random bytes and truncations --------------------------------------------------------------
 
 SAMPLES = sorted(

@@ -7,6 +7,7 @@ Function Compute (or EventBridge) to redeliver.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from typing import Any
 
@@ -18,7 +19,7 @@ from .errors import (
     TransientFailureError,
     UnexpectedError,
 )
-from .log import configure, log, scrub
+from .log import configure, log
 from .outcome import (
     Outcome,
     batch_report,
@@ -37,15 +38,20 @@ NOT_ATTEMPTED = DeadlineExceededError(
 )
 
 _service: BindService | None = None
+_service_lock = threading.Lock()
 
 
 def service() -> BindService:
-    """The instance's service (settings validated, HTTP session opened) — built once."""
+    """The instance's service (settings validated, HTTP session opened) — built once, also
+    when the first invocations arrive together (instance concurrency > 1): two services would
+    mean two memory stores, and one order could be bound by each."""
     global _service  # noqa: PLW0603 - one per instance, reused by warm invocations
     if _service is None:
-        settings = get_settings()
-        configure(settings.log_level)
-        _service = BindService(settings)
+        with _service_lock:
+            if _service is None:
+                settings = get_settings()
+                configure(settings.log_level)
+                _service = BindService(settings)
     return _service
 
 
@@ -121,6 +127,7 @@ def _bind(
     idempotency_key: str | None = None,
     *,
     announce_failures: bool = True,
+    trigger: str = "direct",
 ) -> Outcome:
     if isinstance(svc, ConfigurationError):
         return Outcome.from_error(svc, request_id)
@@ -132,6 +139,7 @@ def _bind(
         request_id=request_id,
         idempotency_key=idempotency_key,
         announce_failures=announce_failures,
+        trigger=trigger,
     )
     return _announce(svc, outcome, budget)
 
@@ -150,8 +158,7 @@ def _serve_direct(req: DirectRequest, context: Any, request_id: str) -> dict[str
     if asynchronous and (outcome.transient or outcome.body.get("Announced") is False):
         # FC retries an asynchronous invocation only when it fails.
         raise TransientFailureError(
-            scrub(f"{outcome.code}: {outcome.body.get('Message', '')}")[:500]
-            + " (redelivery requested)"
+            f"{outcome.code}: {outcome.body.get('Message', '')} (redelivery requested)"
         )
     return direct_body(outcome)
 
@@ -170,6 +177,7 @@ def _serve_http(req: HttpRequest, context: Any, request_id: str) -> dict[str, An
         request_id,
         idempotency_key=req.header("idempotency-key"),
         announce_failures=False,  # an HTTP caller is told; the order flow hears of bindings only
+        trigger="http",
     )
     return http_response(outcome)
 
@@ -195,6 +203,7 @@ def _serve_batch(batch: Batch, context: Any, request_id: str) -> dict[str, Any]:
                 field_map=svc.settings.field_map if record.foreign else None,
                 message_id=record.id,
                 content_key=True,  # a raising batch is redelivered whole: never bind twice
+                trigger=batch.source,
             )
             outcome = _announce(svc, outcome, budget)
         entries.append(report_entry(index, record.id, outcome, request_id))

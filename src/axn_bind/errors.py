@@ -10,6 +10,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
+from .log import clean, scrub
+
 
 class Kind(str, Enum):
     """What a failure means for the caller and for redelivery."""
@@ -183,6 +185,15 @@ class PublishError(AxnError):
 class TransientFailureError(Exception):
     """Raised to Function Compute on purpose so that it (or EventBridge) redelivers the event.
 
-    It is the only exception the handler lets reach the platform. Its message lists the records
-    that need another delivery and never carries a phone number.
+    It is the only exception the handler lets reach the platform, and FC logs its message: the
+    message lists the records that need another delivery and is scrubbed here, whatever it was
+    made from (phone numbers masked, lone surrogates replaced, length capped).
     """
+
+    MAX_MESSAGE = 2000
+
+    def __init__(self, message: str) -> None:
+        text = clean(scrub(str(message)))
+        if len(text) > self.MAX_MESSAGE:
+            text = text[: self.MAX_MESSAGE - 1] + "…"
+        super().__init__(text)

@@ -34,6 +34,15 @@ def scrub(text: str) -> str:
     return _PHONE.sub(lambda m: mask_phone(m.group(1)) or "", text)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean(text: str) -> str:
+    """``text`` with every lone surrogate (JSON's ``"\\ud800"`` decodes to one) replaced by
+    U+FFFD, so that it can be written as UTF-8."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 logger = logging.getLogger(LOGGER_NAME)
 
 
@@ -56,14 +65,16 @@ def log(event: str, level: int = logging.INFO, **fields: Any) -> None:
         if k in _VERBATIM and isinstance(v, str) and _VERBATIM[k].fullmatch(v)
     }
     line = scrub(
-        json.dumps(
-            {
-                "event": event,
-                **{k: v for k, v in fields.items() if v is not None and k not in kept},
-            },
-            ensure_ascii=False,
-            default=str,
-            separators=(",", ":"),
+        clean(
+            json.dumps(
+                {
+                    "event": event,
+                    **{k: v for k, v in fields.items() if v is not None and k not in kept},
+                },
+                ensure_ascii=False,
+                default=str,
+                separators=(",", ":"),
+            )
         )
     )
     for name, value in kept.items():  # plain ASCII, checked above: appended without a scrub

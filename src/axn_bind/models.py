@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from .errors import RequestValidationError
+from .log import scrub
 
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 EXPIRATION_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -237,8 +238,21 @@ def _example(field: str) -> str:
     return f" (e.g. {field}={rule[1]})" if rule else ""
 
 
+# Longer names are quoted cut short, and cannot be a near miss of any parameter name.
+MAX_SHOWN_NAME = 64
+
+
+def shown_name(name: str) -> str:
+    """A field name the caller sent, as a message quotes it: at most MAX_SHOWN_NAME characters,
+    phone numbers masked (a number sent as a key is still a number)."""
+    cut = name[:MAX_SHOWN_NAME] + ("…" if len(name) > MAX_SHOWN_NAME else "")
+    return scrub(cut)
+
+
 def did_you_mean(name: str) -> str | None:
     """The parameter ``name`` was probably meant to be: same letters in another case, or close."""
+    if len(name) > MAX_SHOWN_NAME:
+        return None
     for field in RULES:
         if field.lower() == name.lower():
             return field
@@ -283,8 +297,14 @@ def _describe(error: Any) -> dict[str, str]:
         meant = did_you_mean(loc)
         hint = f"did you mean {meant}?" if meant else "the parameters are " + ", ".join(RULES)
         return {
-            "Field": loc,
+            "Field": shown_name(loc),
             "Message": f"is not a BindAxnExtension parameter (names are case-sensitive); {hint}",
+        }
+    if kind == "string_unicode":  # a lone surrogate escape (\ud800) in a name or a value
+        return {
+            "Field": loc or "(request)",
+            "Message": "holds text that is not valid Unicode (a lone surrogate such as \\ud800); "
+            "send UTF-8 text",
         }
     if not loc:
         text = _problem(error, "")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import AxnError, Kind, TransientFailureError
+from .log import clean, scrub
 
 if TYPE_CHECKING:
     from .dypls.classify import Verdict
@@ -20,6 +21,16 @@ if TYPE_CHECKING:
 
 BOUND, REJECTED, FAILED = "bound", "rejected", "failed"
 KEEP, KEEP_UNKNOWN, RELEASE = "keep", "keep-unknown", "release"
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, dict):
+        return {clean(k) if isinstance(k, str) else k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
 
 
 def dump_body(body: dict[str, Any]) -> str:
@@ -41,6 +52,13 @@ class Outcome:
     record: str | None = None  # the idempotency record (axn:idem:…) holding it, when keyed
     event: str | None = None  # the announcement of this outcome (CloudEvents JSON), if any
     announced: tuple[str, ...] = ()  # targets that have received ``event``
+
+    def __post_init__(self) -> None:
+        # Text from a caller or from upstream JSON may hold lone surrogates; no answer, record
+        # or event may carry one (it cannot be written as UTF-8).
+        object.__setattr__(self, "body", _clean(self.body))
+        if self.text is not None:
+            object.__setattr__(self, "text", clean(self.text))
 
     @property
     def result(self) -> str:
@@ -107,6 +125,8 @@ class Outcome:
             "Message": verdict.message,
             "RequestId": verdict.request_id or request_id,
         }
+        if verdict.kind is Kind.UNKNOWN and verdict.attempt:
+            body["AttemptId"] = verdict.attempt  # kept in the record: names a possible orphan
         return cls(
             verdict.status, body, verdict.kind, headers, upstream_request_id=verdict.request_id
         )
@@ -154,7 +174,10 @@ def direct_body(outcome: Outcome) -> dict[str, Any]:
 
 def report_entry(index: int, record_id: str | None, outcome: Outcome, request_id: str) -> dict:
     """One line of a batch report: identity, result, and the Dyplsapi-shaped body."""
-    entry: dict[str, Any] = {"Index": index, "Id": record_id, "Result": outcome.result}
+    # The Id is the message's identity as the platform gave it, and any text can be in it: it is
+    # shown scrubbed (the idempotency key is derived from the original, unchanged).
+    shown = clean(scrub(record_id)) if record_id is not None else None
+    entry: dict[str, Any] = {"Index": index, "Id": shown, "Result": outcome.result}
     if outcome.replayed:
         entry["Replayed"] = True
     entry.update(outcome.body)

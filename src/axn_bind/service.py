@@ -129,6 +129,7 @@ class BindService:
         idempotency_key: str | None = None,
         content_key: bool = False,
         announce_failures: bool = True,
+        trigger: str = "direct",
     ) -> Outcome:
         """Bind one payload. Never raises an Exception: every failure, defects included, is an
         Outcome (a defect's record is kept as unknown by the idempotency guard).
@@ -182,6 +183,7 @@ class BindService:
             "bind",
             logging.WARNING if outcome.transient else logging.INFO,
             result=outcome.result,
+            trigger=trigger,
             message_id=message_id,
             idempotency=key.kind if key else "none",
             record=record,

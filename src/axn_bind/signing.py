@@ -1,7 +1,10 @@
 """Alibaba Cloud RPC request signing: V3 (ACS3-HMAC-SHA256) and V1 (HMAC-SHA1, SignatureVersion 1.0).
 
 Both produce a :class:`SignedRequest` (method, query parameters, headers, body) that the client sends
-as it is. Every parameter goes in the query string and the body is empty, as the official SDK does.
+as it is. With ``form=True`` (what the Dyplsapi client uses) every parameter travels in an
+``application/x-www-form-urlencoded`` body and the URL is a bare ``/``: a URL is what HTTP
+libraries log at DEBUG, and the parameters hold phone numbers (and, under V1 with STS, the token
+and the signature). Without it they go in the query string, as the official SDK sends them.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from datetime import datetime, timezone
 from urllib.parse import quote
 
 from .config import Credentials
+from .log import scrub
 
 API_VERSION = "2017-05-25"
+FORM = "application/x-www-form-urlencoded"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
@@ -47,6 +52,14 @@ class SignedRequest:
     params: dict[str, str]
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    # What the signature covers (V3's canonical request, V1's string to sign), for a DEBUG line
+    # after a rejected signature; it holds the parameters and any token: see masked_signed_text.
+    signed_text: str = field(default="", repr=False)
+
+    @property
+    def target(self) -> str:
+        """The path and query to send: ``/`` alone when the parameters are in the body."""
+        return f"/?{canonical_query(self.params)}" if self.params else "/"
 
 
 def sign_v3(
@@ -62,11 +75,15 @@ def sign_v3(
     body: bytes = b"",
     content_type: str | None = None,
     path: str = "/",
+    form: bool = False,
 ) -> SignedRequest:
-    """Sign with ACS3-HMAC-SHA256; the query holds the business parameters only.
+    """Sign with ACS3-HMAC-SHA256; the query (or, with ``form``, the body) holds the business
+    parameters only.
 
     ``path`` is the canonical URI: ``/`` for RPC APIs such as Dyplsapi, the request's path for
     ROA APIs such as Function Compute 3.0 (already percent-encoded, exactly as sent)."""
+    if form:
+        body, content_type, params = canonical_query(params).encode(), FORM, {}
     body_hash = hashlib.sha256(body).hexdigest()
     headers = {
         "host": host,
@@ -99,7 +116,7 @@ def sign_v3(
         f"ACS3-HMAC-SHA256 Credential={credentials.access_key_id},"
         f"SignedHeaders={';'.join(signed)},Signature={signature}"
     )
-    return SignedRequest(method.upper(), dict(params), headers, body)
+    return SignedRequest(method.upper(), dict(params), headers, body, canonical_request)
 
 
 def v1_string_to_sign(method: str, params: Mapping[str, str]) -> str:
@@ -108,9 +125,11 @@ def v1_string_to_sign(method: str, params: Mapping[str, str]) -> str:
 
 def v1_signature(method: str, params: Mapping[str, str], secret: str) -> str:
     """Base64(HMAC-SHA1(secret + "&", string to sign)) over every parameter but Signature."""
-    digest = hmac.new(
-        (secret + "&").encode(), v1_string_to_sign(method, params).encode(), hashlib.sha1
-    ).digest()
+    return _v1_sign(v1_string_to_sign(method, params), secret)
+
+
+def _v1_sign(string_to_sign: str, secret: str) -> str:
+    digest = hmac.new((secret + "&").encode(), string_to_sign.encode(), hashlib.sha1).digest()
     return base64.b64encode(digest).decode()
 
 
@@ -123,8 +142,10 @@ def sign_v1(
     timestamp: str,
     nonce: str,
     version: str = API_VERSION,
+    form: bool = False,
 ) -> SignedRequest:
-    """Sign with HMAC-SHA1 (SignatureVersion 1.0); common parameters join the query."""
+    """Sign with HMAC-SHA1 (SignatureVersion 1.0); common parameters join the query (or, with
+    ``form``, the body)."""
     all_params = {
         **params,
         "Action": action,
@@ -138,5 +159,21 @@ def sign_v1(
     }
     if credentials.security_token:
         all_params["SecurityToken"] = credentials.security_token
-    all_params["Signature"] = v1_signature(method, all_params, credentials.access_key_secret)
-    return SignedRequest(method.upper(), all_params)
+    signed_text = v1_string_to_sign(method, all_params)
+    all_params["Signature"] = _v1_sign(signed_text, credentials.access_key_secret)
+    if form:
+        body = canonical_query(all_params).encode()
+        return SignedRequest(method.upper(), {}, {"content-type": FORM}, body, signed_text)
+    return SignedRequest(method.upper(), all_params, signed_text=signed_text)
+
+
+def masked_signed_text(signed: SignedRequest, credentials: Credentials) -> str:
+    """``signed.signed_text`` fit for a DEBUG line: the token cut out (as sent, and encoded once
+    or twice as V1 embeds it), every phone number masked."""
+    text = signed.signed_text
+    token = credentials.security_token
+    if token:
+        once = percent_encode(token)
+        for form in (percent_encode(once), once, token):
+            text = text.replace(form, "<security token>")
+    return scrub(text)

@@ -324,3 +324,13 @@ def test_records_are_hashes_an_operator_can_read(store: RedisStore, redis_url: s
     assert fields["state"] == "COMPLETED" and fields["response"] == '{"a":1}'
     assert fields["token"] == first.token and fields["status"] == "200"
     assert 0 < client.pttl(key) <= TTL * 1000
+
+
+def test_the_time_kept_back_for_a_redis_write_covers_its_timeouts_and_retries(redis_url):
+    from axn_bind.idempotency.redis_store import RedisStore
+
+    store = RedisStore(redis_url, socket_timeout=1.0, retries=2)
+    try:
+        assert store.write_seconds >= 3.0  # three tries of up to 1 s each
+    finally:
+        store.close()

@@ -417,3 +417,26 @@ def test_the_outbox_lists_keys_after_a_grace_period_oldest_first(backend: Backen
     assert backend.store.outbox_due(older_than=0, limit=10) == [key("b")]
     with pytest.raises(ValueError):
         backend.store.outbox_due(older_than=0, limit=0)
+
+
+def test_a_begin_whose_reply_is_lost_gives_the_key_back(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store took the key, then its reply was lost (a connection cut, a restart): the begin
+    fails (nothing is sent), and a retry must not meet a lease that no call stands behind."""
+    from axn_bind.idempotency import StoreUnavailableError
+
+    store = backend.store
+    real = store._begin
+
+    def taken_then_lost(*args, **kwargs):
+        real(*args, **kwargs)
+        raise StoreUnavailableError("the connection closed before the reply")
+
+    monkeypatch.setattr(store, "_begin", taken_then_lost)
+    k = store_key("ns", "order:lost-reply")
+    with pytest.raises(StoreUnavailableError):
+        begin(backend, k)
+    monkeypatch.undo()
+    assert store.get(k) is None
+    assert begin(backend, k).outcome is Outcome.STARTED

@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from ..budget import Budget
 from ..config import Credentials, Settings
 from ..log import log
-from ..signing import SignedRequest, canonical_query, new_nonce, sign_v1, sign_v3, utc_timestamp
+from ..signing import SignedRequest, masked_signed_text, new_nonce, sign_v1, sign_v3, utc_timestamp
+from . import codes
 from .classify import Verdict, classify
 from .retry import RetryPolicy
 from .transport import Transport
@@ -44,15 +46,19 @@ class DyplsClient:
             settings.max_attempts, settings.backoff_base, settings.backoff_max
         )
 
-    def _sign(self, action: str, params: dict[str, str], creds: Credentials) -> SignedRequest:
+    def _sign(
+        self, action: str, params: dict[str, str], creds: Credentials, when: str, nonce: str
+    ) -> SignedRequest:
+        """Parameters in a form body, never in the URL (see :mod:`axn_bind.signing`)."""
         if self.settings.signature_version == "v1":
             return sign_v1(
                 method="POST",
                 action=action,
                 params=params,
                 credentials=creds,
-                timestamp=utc_timestamp(),
-                nonce=new_nonce(),
+                timestamp=when,
+                nonce=nonce,
+                form=True,
             )
         return sign_v3(
             method="POST",
@@ -60,8 +66,9 @@ class DyplsClient:
             action=action,
             params=params,
             credentials=creds,
-            date=utc_timestamp(),
-            nonce=new_nonce(),
+            date=when,
+            nonce=nonce,
+            form=True,
         )
 
     def call(
@@ -73,17 +80,20 @@ class DyplsClient:
         attempt = 0
         while True:
             attempt += 1
-            signed = self._sign(action, params, creds)
+            when, nonce = utc_timestamp(), new_nonce()
+            signed = self._sign(action, params, creds, when, nonce)
             started = budget.now()
             exchange = self.transport.send(
-                f"{self.endpoint}/?{canonical_query(signed.params)}",
+                self.endpoint + signed.target,
                 signed.headers,
                 signed.body,
                 connect_timeout=self.settings.connect_timeout,
                 read_timeout=self.settings.read_timeout,
                 end=budget.exchange_end(),
             )
-            verdict = classify(exchange)
+            # The attempt's own name, for matching against Dyplsapi's records when no RequestId
+            # came back: the signature nonce and the signing time (as sent).
+            verdict = replace(classify(exchange), attempt=f"{nonce}@{when}")
             log(
                 "dypls_call",
                 logging.INFO if verdict.bound else logging.WARNING,
@@ -93,8 +103,16 @@ class DyplsClient:
                 http_status=getattr(exchange, "status", None),
                 code=verdict.code,
                 upstream_request_id=verdict.request_id,
-                elapsed_ms=round((budget.now() - started) * 1000),
+                attempt_id=verdict.attempt,
+                upstream_ms=round((budget.now() - started) * 1000),
             )
+            if not verdict.bound and codes.lookup(verdict.code) is codes.SIGNING:
+                log(
+                    "signature_rejected",
+                    logging.DEBUG,
+                    signature_version=self.settings.signature_version,
+                    signed_text=masked_signed_text(signed, creds),
+                )
             wait = self.policy.next_wait(attempt, verdict, budget)
             if wait is None:
                 return verdict

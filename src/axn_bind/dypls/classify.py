@@ -40,6 +40,7 @@ class Verdict:
     retry: bool = False  # safe to send again within the invocation
     retry_after: float | None = None  # the gateway's hint, in seconds
     binding: dict[str, str] | None = None  # SecretBindDTO of a binding
+    attempt: str | None = None  # the attempt's own name: signature nonce @ signing time
 
     @property
     def bound(self) -> bool:
@@ -153,10 +154,11 @@ def _answered(answer: Answered) -> Verdict:
             known = codes.ENDPOINT
         else:
             known = codes.REQUEST_BUG
+    if code == "OK":  # "OK" on a failure status is no success: never passed on as the Code
+        code = ""
     shown = code or f"HTTP {status}"
-    text = " ".join(
-        p for p in (f"Dyplsapi answered {shown}: {message}".rstrip(": "), known.hint) if p
-    )
+    said = f": {message}" if message and known.pass_message else "."
+    text = " ".join(p for p in (f"Dyplsapi answered {shown}{said}", known.hint) if p)
     return Verdict(
         known.kind,
         code or ("InternalError" if status >= 500 else "UnexpectedResponse"),

@@ -17,6 +17,10 @@ class CodeClass:
     kind: Kind
     retry: bool = False  # retried inside the invocation: only where nothing can have been bound
     hint: str = ""  # what to do, appended to the upstream message
+    # The upstream message is passed on (scrubbed and capped) only where it helps the caller. A
+    # signing, credential or request-format failure gets this project's own words alone: such
+    # gateway messages may echo the request, its phone numbers and, under V1 with STS, the token.
+    pass_message: bool = True
 
 
 CALLER = CodeClass(400, Kind.REJECTED)
@@ -27,16 +31,24 @@ UNKNOWN = CodeClass(
 CREDENTIALS = CodeClass(
     500,
     Kind.CONFIG,
-    hint="Check ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET / "
-    "ALIBABA_CLOUD_SECURITY_TOKEN (or the function's role).",
+    hint="The credentials were refused: check ALIBABA_CLOUD_ACCESS_KEY_ID, "
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET and ALIBABA_CLOUD_SECURITY_TOKEN (or the function's role).",
+    pass_message=False,
 )
 SIGNING = CodeClass(
     500,
     Kind.CONFIG,
-    hint="The signature was rejected: check the access key secret "
-    "(ALIBABA_CLOUD_ACCESS_KEY_SECRET, or the function's role) and DYPLS_SIGNATURE_VERSION.",
+    hint="The signature was rejected: check ALIBABA_CLOUD_ACCESS_KEY_SECRET (it must belong to "
+    "ALIBABA_CLOUD_ACCESS_KEY_ID; or the function's role) and DYPLS_SIGNATURE_VERSION (v3 or "
+    "v1). With AXN_LOG_LEVEL=DEBUG the string that was signed is logged, masked.",
+    pass_message=False,
 )
-CLOCK = CodeClass(500, Kind.CONFIG, hint="The instance clock differs from the service's.")
+CLOCK = CodeClass(
+    500,
+    Kind.CONFIG,
+    hint="The instance clock differs from the service's by more than it allows.",
+    pass_message=False,
+)
 ACCOUNT = CodeClass(
     500,
     Kind.CONFIG,
@@ -45,9 +57,12 @@ ACCOUNT = CodeClass(
 RAM = CodeClass(
     500, Kind.CONFIG, hint="Grant the function's role dypls:BindAxnExtension (see ram-policy.json)."
 )
-ENDPOINT = CodeClass(500, Kind.CONFIG, hint="Check DYPLS_ENDPOINT.")
+ENDPOINT = CodeClass(500, Kind.CONFIG, hint="Check DYPLS_ENDPOINT.", pass_message=False)
 REQUEST_BUG = CodeClass(
-    500, Kind.CONFIG, hint="The gateway refused the request's form; report it as a defect."
+    500,
+    Kind.CONFIG,
+    hint="The gateway refused the request's form; report it as a defect.",
+    pass_message=False,
 )
 # The same request reached the gateway twice (each attempt has a fresh nonce and nothing below
 # retries): the other copy may have bound.
@@ -60,7 +75,13 @@ NONCE_REUSED = CodeClass(
 
 CODES: dict[str, CodeClass] = {
     "isv.BIND_CONFLICT": CodeClass(409, Kind.REJECTED),
-    "isv.NO_AVAILABLE_NUMBER": CodeClass(503, Kind.REJECTED),
+    # Nothing was bound and the same request can succeed once the pool has a free number: the
+    # key is released (never replayed) and a batch record is redelivered.
+    "isv.NO_AVAILABLE_NUMBER": CodeClass(
+        503,
+        Kind.UNAVAILABLE,
+        hint="Nothing was bound; retry later with the same key, or add numbers to the pool.",
+    ),
     "isv.FLOW_LIMIT": THROTTLED,
     "Throttling": THROTTLED,
     "Throttling.User": THROTTLED,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
 from abc import ABC, abstractmethod
@@ -91,7 +92,16 @@ class IdempotencyStore(ABC):
         take_over_unknown: bool,
     ) -> Begin:
         lease, ttl = check_begin(key, fingerprint, lease_seconds, ttl_seconds)
-        return self._begin(key, fingerprint, new_token(), lease, ttl, take_over_unknown)
+        token = new_token()
+        try:
+            return self._begin(key, fingerprint, token, lease, ttl, take_over_unknown)
+        except StoreUnavailableError:
+            # The store may have taken the key and only its reply been lost (a connection cut,
+            # a restart): give the key back, so that a retry does not meet a lease that no call
+            # stands behind. Best effort: a store still down keeps the lease until it ends.
+            with contextlib.suppress(AxnError):
+                self.release(key, token)
+            raise
 
     def complete(
         self,

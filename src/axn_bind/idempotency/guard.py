@@ -16,6 +16,7 @@ error with the record's key: the answer stands, and a retry will meet an unknown
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -31,7 +32,7 @@ from ..errors import (
 )
 from ..log import log
 from ..outcome import KEEP, KEEP_UNKNOWN, Outcome, dump_body
-from .base import IdempotencyStore
+from .base import IdempotencyStore, Record
 from .base import Outcome as Found
 
 
@@ -80,9 +81,9 @@ def run_once(
             )
         raise OutcomeUnknownError(  # UNKNOWN, or a lease whose owner died mid-call
             f"An earlier attempt with {cause} may have created a binding (upstream RequestId "
-            f"{record.upstream_request_id or 'unknown'}, idempotency record {key}); check it "
-            "with QuerySubscriptionDetail, then clear the record (python -m tools.idem) to bind "
-            "again.",
+            f"{record.upstream_request_id or 'unknown'}, attempt "
+            f"{attempt_of(record) or 'unknown'}, idempotency record {key}); check it with "
+            "QuerySubscriptionDetail, then clear the record (python -m tools.idem) to bind again.",
             request_id=record.upstream_request_id,
         )
     token = begin.token
@@ -95,6 +96,7 @@ def run_once(
             record=key,
             previous_state=previous.state.value,
             previous_upstream_request_id=previous.upstream_request_id,
+            previous_attempt_id=attempt_of(previous),
             previous_started_at=previous.created_at,
         )
     try:
@@ -107,11 +109,24 @@ def run_once(
         _finish(store, key, token, Outcome.from_error(error, ""), ttl_seconds)
         raise
     if previous is not None:
-        outcome = outcome.with_fields(PossibleOrphanRequestId=previous.upstream_request_id)
+        outcome = outcome.with_fields(
+            PossibleOrphanRequestId=previous.upstream_request_id,
+            PossibleOrphanAttemptId=attempt_of(previous),
+        )
     event = event_of(outcome) if event_of is not None and outcome.record_as == KEEP else None
     outcome = replace(outcome, record=key, event=event)
     _finish(store, key, token, outcome, ttl_seconds)
     return outcome
+
+
+def attempt_of(record: Record) -> str | None:
+    """The ``AttemptId`` (signature nonce @ signing time) kept in an unknown outcome's answer;
+    None when the record holds no answer (its owner died before it could write one)."""
+    try:
+        found = json.loads(record.response or "{}").get("AttemptId")
+    except (ValueError, AttributeError):
+        return None
+    return str(found) if found else None
 
 
 def _finish(store: IdempotencyStore, key: str, token: str, outcome: Outcome, ttl: int) -> None:

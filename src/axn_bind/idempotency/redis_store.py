@@ -198,6 +198,9 @@ class RedisStore(IdempotencyStore):
         socket_timeout: float = 1.0,
         retries: int = 2,
     ) -> None:
+        # A finishing write may wait out the socket timeout on each try (retries included):
+        # the time budget keeps that much back after every Dyplsapi call.
+        self.write_seconds = socket_timeout * (retries + 1) + 0.05 * retries
         parts = urlsplit(url)
         host = parts.hostname or "?"
         self.where = f"{host}:{parts.port or 6379}"

@@ -106,6 +106,7 @@ class Announcer:
         log(
             "published",
             logging.WARNING if failures else logging.INFO,
+            result="failed" if not delivered else "partial" if failures else "delivered",
             event_id=event.id,
             event_type=event.type,
             record=outcome.record,

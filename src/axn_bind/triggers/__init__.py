@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import AxnError, MalformedRequestError, UnsupportedEventError
+from ..log import scrub
 from . import events as ev
 from .events import Batch, Record
 from .http import HttpRequest, from_apigw, from_fc3_http, is_apigw, is_fc3_http
@@ -133,10 +134,11 @@ def _classify_list(items: list[Any]) -> Batch:
 def _unsupported_envelope(value: dict[str, Any]) -> str | None:
     events = value.get("events")
     if isinstance(events, list) and events and isinstance(events[0], dict):
-        source = events[0].get("eventSource") or "unknown source"
+        source = scrub(str(events[0].get("eventSource") or "unknown source")[:100])
+        name = scrub(str(events[0].get("eventName"))[:100])
         return (
-            f"The event is a {source} notification ({events[0].get('eventName')}); this "
-            "function binds numbers and serves no storage events."
+            f"The event is a {source} notification ({name}); this function binds numbers and "
+            "serves no storage events."
         )
     if isinstance(value.get("requestContext"), dict) and "responseContext" in value:
         return (

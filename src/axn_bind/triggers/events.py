@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import AxnError, MalformedRequestError
+from ..log import scrub
 from .jsonload import b64decode, load_json
 
 
@@ -148,7 +149,9 @@ def from_cloudevent(ev: dict[str, Any]) -> Record:
             if not isinstance(data, dict):
                 return Record(
                     f"cloudevent:{ev['id']}",
-                    error=MalformedRequestError(f"The {etype} event has no data object."),
+                    error=MalformedRequestError(
+                        f"The {scrub(etype[:100])} event has no data object."
+                    ),
                 )
             return adapter(ev, data)
     # A custom bus: `data` is the bind request itself (or JSON text / Base64 of it).

@@ -4,15 +4,22 @@ Each HTTP request becomes an FC 3.0 HTTP-trigger event (body in Base64, as FC se
 passed to ``index.handler`` with an FC-like context, one request at a time as on the python
 runtimes. The function is configured with the emulator's credentials and its first pool, so
 ``POST /`` with just ``PhoneNoA`` and ``TtlSeconds`` binds.
+
+``--instance-concurrency N`` serves up to N requests at once, each in its own daemon thread, as
+an FC 3.0 instance with instance concurrency N does. ``--emulator-url`` points the function at an
+emulator that is already running instead of starting one, so that several local instances can
+share one emulator (and one Redis store): what ``make loadfault`` runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -26,7 +33,13 @@ class TriggerHandler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         from index import handler
 
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length < 0:
+                raise ValueError
+        except ValueError:  # what FC's front end refuses before the function sees it
+            self.send_error(400, "Content-Length must be a whole number of bytes")
+            return
         body = self.rfile.read(length) if length else b""
         path, _, query = self.path.partition("?")
         event = http_event(
@@ -38,7 +51,8 @@ class TriggerHandler(BaseHTTPRequestHandler):
             base64_body=True,
             source_ip=self.client_address[0],
         )
-        result = handler(event, FcContext())
+        with getattr(self.server, "slots", None) or contextlib.nullcontext():
+            result = handler(event, FcContext())
         payload = result["body"].encode("utf-8")
         self.send_response(result["statusCode"])
         for name, value in result["headers"].items():
@@ -47,10 +61,40 @@ class TriggerHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = _serve
+    do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # GET: do_GET below
+
+    def do_GET(self) -> None:
+        """``GET /openapi.json`` is the contract of the HTTP API (docs/openapi.json, written by
+        ``make openapi``); every other GET goes to the function like any request."""
+        if self.path.partition("?")[0] != "/openapi.json":
+            self._serve()
+            return
+        contract = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
+        try:
+            payload = contract.read_bytes()
+        except OSError:
+            self.send_error(404, "docs/openapi.json is missing: run make openapi")
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
 
     def log_message(self, format: str, *args: object) -> None:  # the function logs for itself
         pass
+
+
+class ConcurrentServer(ThreadingHTTPServer):
+    """Each request in its own daemon thread, at most ``limit`` of them in the function at once:
+    an FC 3.0 instance with instance concurrency ``limit``."""
+
+    daemon_threads = True
+    request_queue_size = 128  # connections waiting to be accepted under load
+
+    def __init__(self, address: tuple[str, int], limit: int) -> None:
+        super().__init__(address, TriggerHandler)
+        self.slots = threading.BoundedSemaphore(limit)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,10 +118,27 @@ def main(argv: list[str] | None = None) -> int:
         help="port of the Dyplsapi emulator the function calls (default 18021; make run "
         "EMULATOR_PORT=…); 0 picks a free one",
     )
+    parser.add_argument(
+        "--emulator-url",
+        default="",
+        help="call the Dyplsapi emulator already serving at this URL (e.g. "
+        "http://127.0.0.1:18021) instead of starting one; --emulator-port is then unused",
+    )
+    parser.add_argument(
+        "--instance-concurrency",
+        type=int,
+        default=1,
+        help="requests served at once, each in its own thread, as an FC 3.0 instance with "
+        "instance concurrency N (default 1: one at a time)",
+    )
     args = parser.parse_args(argv)
+    if args.instance_concurrency < 1:
+        parser.error("--instance-concurrency must be at least 1")
 
+    emulator = None
     try:
-        emulator = Emulator("127.0.0.1", args.emulator_port).start()
+        if not args.emulator_url:
+            emulator = Emulator("127.0.0.1", args.emulator_port).start()
     except OSError as exc:
         print(
             f"make run: the emulator cannot listen on 127.0.0.1:{args.emulator_port} "
@@ -85,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    for name, value in local_env(emulator.url).items():
+    emulator_url = emulator.url if emulator is not None else args.emulator_url.rstrip("/")
+    for name, value in local_env(emulator_url).items():
         os.environ.setdefault(name, value)
     os.environ.setdefault("AXN_LOG_LEVEL", "INFO")
     events = Path(__file__).resolve().parent.parent / "build" / "events.jsonl"
@@ -94,9 +156,13 @@ def main(argv: list[str] | None = None) -> int:
 
     initialize(FcContext())
     try:
-        server = HTTPServer((args.host, args.port), TriggerHandler)
+        if args.instance_concurrency > 1:
+            server: HTTPServer = ConcurrentServer((args.host, args.port), args.instance_concurrency)
+        else:
+            server = HTTPServer((args.host, args.port), TriggerHandler)
     except OSError as exc:
-        emulator.stop()
+        if emulator is not None:
+            emulator.stop()
         print(
             f"make run: the function cannot listen on {args.host}:{args.port} "
             f"({exc.strerror or exc}); choose another port: make run PORT=9001",
@@ -104,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     url = f"http://{args.host}:{server.server_address[1]}/"
-    print(f"Dyplsapi emulator on {emulator.url}; function on {url}")
+    print(f"Dyplsapi emulator on {emulator_url}; function on {url}")
     print(f"Outcomes announced to: {os.environ['AXN_PUBLISH_TO']}")
     example = json.dumps({"PhoneNoA": "13900000001", "TtlSeconds": 3600})
     print(f"Try: curl -s -X POST {url} -H 'Content-Type: application/json' -d '{example}'")
@@ -115,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         server.server_close()
-        emulator.stop()
+        if emulator is not None:
+            emulator.stop()
     return 0
 
 

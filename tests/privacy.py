@@ -24,7 +24,7 @@ from typing import Any
 
 from axn_bind.models import RULES
 
-MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:\+?86)?1[3-9]\d{9}(?![0-9A-Za-z])")
+MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:\+?86)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?![0-9A-Za-z])")
 _SKIPPED = re.compile(
     "|".join(
         [r"[0-9a-fA-F]{32,}"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 
-from axn_bind.log import log
+import pytest
+
+from axn_bind.log import log, scrub
 
 
 def test_record_keys_are_logged_whole_and_phone_numbers_never(caplog):
@@ -37,16 +39,13 @@ def test_a_defect_message_loses_any_url_query(caplog):
 
 def test_bind_lines_carry_the_fields_sls_charts(env, caplog):
     """Bindings by result, trigger and code; upstream latency and attempts; replays."""
-    import json as _json
-    import logging as _logging
-
     from tests.conftest import call, post
 
-    with caplog.at_level(_logging.INFO, logger="axn_bind"):
+    with caplog.at_level(logging.INFO, logger="axn_bind"):
         post({"PhoneNoA": "13900000001", "TtlSeconds": 600, "OutOrderId": "m-1"})
         post({"PhoneNoA": "13900000001", "TtlSeconds": 600, "OutOrderId": "m-1"})
         call({"PhoneNoA": "13900000002", "TtlSeconds": 600})
-    lines = [_json.loads(r.getMessage()) for r in caplog.records]
+    lines = [json.loads(r.getMessage()) for r in caplog.records]
     binds = [x for x in lines if x["event"] == "bind"]
     assert [(b["trigger"], b["result"], b["code"], b.get("replayed")) for b in binds] == [
         ("http", "bound", "OK", None),
@@ -56,3 +55,26 @@ def test_bind_lines_carry_the_fields_sls_charts(env, caplog):
     calls = [x for x in lines if x["event"] == "dypls_call"]
     assert len(calls) == 2 and all(isinstance(c["upstream_ms"], int) for c in calls)
     assert all(c["attempt"] == 1 and "@" in c["attempt_id"] for c in calls)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("call 139-0000-0001 now", "call 139****0001 now"),
+        ("call 139 0000 0001 now", "call 139****0001 now"),
+        ("desk 0571-88992688", "desk 057*****2688"),
+        ("intl 008613900000001", "intl 139****0001"),
+        ("intl +86 13900000001", "intl 139****0001"),
+    ],
+)
+def test_numbers_written_in_groups_or_with_a_country_code_are_masked(text, masked):
+    assert scrub(text) == masked
+
+
+def test_dates_request_ids_and_subscription_ids_are_not_taken_for_numbers():
+    for text in (
+        "2026-12-02T07:45:37Z",
+        "C026F887-72A3-40E5-8E5F-39B1A660DE7D",
+        "1000000872774721",
+    ):
+        assert scrub(text) == text

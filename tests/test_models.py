@@ -322,3 +322,18 @@ def test_only_ascii_digits_are_digits(field, value):
     if field == "TtlSeconds":
         del data["Expiration"]
     assert field in errors_of(data)
+
+
+def test_a_request_with_thousands_of_unknown_fields_gets_a_short_answer():
+    from axn_bind.errors import RequestValidationError
+
+    payload = {"PhoneNoA": "13900000001", "TtlSeconds": 600, **{f"x{i}": 1 for i in range(5000)}}
+    with pytest.raises(RequestValidationError) as info:
+        build_request(payload, default_pool="FC100000000000001")
+    errors = info.value.errors
+    assert len(errors) == RequestValidationError.MAX_ERRORS + 1
+    assert (
+        errors[-1]["Message"]
+        == f"and {5000 - RequestValidationError.MAX_ERRORS} more problem(s) not listed"
+    )
+    assert len(info.value.message) < 10_000  # it was megabytes

@@ -50,6 +50,7 @@ def test_fcignore_keeps_tests_caches_and_tooling_out():
     ignored = [
         ("tests", True),
         ("tools", True),
+        ("bench", True),
         ("events", True),
         (".venv", True),
         ("axn_bind/__pycache__", True),
@@ -68,6 +69,7 @@ def test_fcignore_keeps_tests_caches_and_tooling_out():
         ("python/pydantic/tools.py", False),  # only the top-level tools/ is local tooling
         ("python/redis/commands", True),
         ("python/bin.py", False),
+        ("certs/ApsaraDB-CA-Chain.pem", False),  # the README's place for Redis's CA chain
         ("python/certifi/cacert.pem", False),  # a top-level pattern must not reach into deps
         ("python/idna-3.20.dist-info/licenses/LICENSE.md", False),
         ("python/redis/commands/search/aggregation.py", False),

@@ -79,9 +79,18 @@ class RequestValidationError(AxnError):
     status = 400
     kind = Kind.REJECTED
 
+    MAX_ERRORS = 20  # a request with thousands of unknown fields gets a short answer
+
     @classmethod
     def from_fields(cls, errors: list[dict[str, str]]) -> RequestValidationError:
-        """The error for ``[{"Field", "Message"}, …]``, its message summing them all up."""
+        """The error for ``[{"Field", "Message"}, …]``, its message summing them all up (the
+        first MAX_ERRORS of them, then how many more)."""
+        if len(errors) > cls.MAX_ERRORS:
+            more = len(errors) - cls.MAX_ERRORS
+            errors = [
+                *errors[: cls.MAX_ERRORS],
+                {"Field": "(request)", "Message": f"and {more} more problem(s) not listed"},
+            ]
         summary = "; ".join(f"{e['Field']} {e['Message']}" for e in errors)
         return cls(f"Invalid bind request: {summary}.", errors=errors)
 

@@ -13,7 +13,12 @@ import re
 from typing import Any
 
 LOGGER_NAME = "axn_bind"
-_PHONE = re.compile(r"(?<!\d)(?:86)?(1\d{10}|0\d{9,11})(?!\d)")
+# A mainland mobile (1 + 10 digits) or a landline with its area code (0 + 9 to 11 digits), also
+# written in groups (139-0000-0001, 139 0000 0001, 0571-88992688) or after +86 / 0086 / 86.
+_PHONE = re.compile(
+    r"(?<!\d)(?:(?:\+|00)?86[- ]?)?"
+    r"(1\d{2}[- ]?\d{4}[- ]?\d{4}|0\d{2,3}[- ]?\d{7,8}|0\d{9,11})(?!\d)"
+)
 # Fields written as they are, but only in this exact shape: an idempotency record's key is a
 # hash whose digit runs can look like a phone number, and masking them would make the key useless
 # to the operator who must clear it (python -m tools.idem --record …).
@@ -30,8 +35,8 @@ def mask_phone(number: str | None) -> str | None:
 
 
 def scrub(text: str) -> str:
-    """Mask every phone number found in ``text``."""
-    return _PHONE.sub(lambda m: mask_phone(m.group(1)) or "", text)
+    """Mask every phone number found in ``text`` (written in groups or not)."""
+    return _PHONE.sub(lambda m: mask_phone(re.sub("[- ]", "", m.group(1))) or "", text)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

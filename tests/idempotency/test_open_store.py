@@ -200,3 +200,13 @@ def test_without_redis_tests_skip_locally_and_fail_in_ci(monkeypatch: pytest.Mon
     with pytest.raises(pytest.fail.Exception) as failed:
         redis_unavailable("redis://127.0.0.1:6399/13", "ConnectionError")
     assert "CI=true" in str(failed.value)
+
+
+@pytest.mark.parametrize("url", ["redis://acct:1234/5678@host/0", "redis://:s3cr/et@host:6379/0"])
+def test_a_password_with_a_slash_is_never_echoed(url):
+    with pytest.raises(ConfigurationError) as info:
+        open_store(url)
+    message = info.value.message
+    assert "AXN_IDEMPOTENCY_URL" in message and "%2F" in message
+    for part in ("5678", "1234", "s3cr", "et@host"):
+        assert part not in message

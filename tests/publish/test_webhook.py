@@ -128,3 +128,14 @@ def test_retry_after_in_seconds_or_as_a_date():
     assert retry_after("3", now=0) == 3.0
     assert retry_after("Thu, 01 Jan 1970 00:00:10 GMT", now=4.0) == 6.0
     assert retry_after("soon", now=0) is None and retry_after(None, now=0) is None
+
+
+def test_a_password_with_a_slash_is_a_configuration_error_that_shows_none_of_it():
+    with pytest.raises(ConfigurationError) as info:
+        WebhookTarget("https://user:Sx7/rest@example.com/hook", SECRET)
+    assert "AXN_PUBLISH_TO" in info.value.message and "%2F" in info.value.message
+    assert "Sx7" not in info.value.message and "rest" not in info.value.message
+
+
+def test_an_ipv6_webhook_is_named_with_its_brackets():
+    assert WebhookTarget("http://[::1]:8080/h", SECRET).name == "http://[::1]:8080/h"

@@ -77,7 +77,8 @@ def open_store(
         port = parts.port  # raises ValueError when not a number in 0..65535
     except ValueError:
         raise ConfigurationError(
-            f"{ENV_VAR} is not a valid URL (e.g. a port that is not a number); expected {_FORMS}."
+            f"{ENV_VAR} is not a valid URL (e.g. a port that is not a number, or a password "
+            f"holding an unencoded / or @: encode them as %2F, %40); expected {_FORMS}."
         ) from None
     if not parts.hostname:
         raise ConfigurationError(f"{ENV_VAR} must name the Redis host: {_FORMS}.")
@@ -85,8 +86,9 @@ def open_store(
         raise ConfigurationError(f"{ENV_VAR}: the port must be between 1 and 65535.")
     db = parts.path.strip("/")
     if db and not db.isdigit():
-        raise ConfigurationError(
-            f"{ENV_VAR}: the path must be a database number such as /0, got /{db}."
+        raise ConfigurationError(  # the path is not shown: a password with a "/" ends up in it
+            f"{ENV_VAR}: the path must be a database number such as /0 (a password holding / "
+            "or @ must be percent-encoded: %2F, %40)."
         )
     if parts.fragment:
         raise ConfigurationError(f"{ENV_VAR} must not have a #fragment.")

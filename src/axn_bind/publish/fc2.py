@@ -15,7 +15,8 @@ Options, the task id, the answers and the retries are those of :mod:`.fc` (409, 
 already has, is delivered).
 
 The SDK is imported only when an ``fc2://`` target is opened (the python3.10 runtime ships it;
-``requirements.txt`` pins it for the others). Two of its habits do not suit a publish target, so
+on python3.12 it must be added to the package, see the README; ``requirements-dev.txt`` pins it
+for the tests). Two of its habits do not suit a publish target, so
 its one transport method is replaced: the SDK's own sending retries up to five times with
 backoffs of seconds and a 60 s timeout per try (far past the publish budget), and on any error
 answer logs the request headers, its signature and security token among them. Here each attempt

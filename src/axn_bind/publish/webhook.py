@@ -60,6 +60,13 @@ class WebhookTarget(HttpTarget):
     def __init__(self, url: str, secret: str | None, **options: Any) -> None:
         parts = urlsplit(url)
         host = parts.hostname or ""
+        try:
+            port = parts.port
+        except ValueError:  # not shown: a password with a "/" ends up where the port is read
+            raise ConfigurationError(
+                "AXN_PUBLISH_TO: a webhook URL's port is not a number 1-65535 (a password "
+                "holding / or @ must be percent-encoded: %2F, %40)."
+            ) from None
         if parts.scheme not in ("https", "http") or not host:
             raise ConfigurationError("AXN_PUBLISH_TO: a webhook target must be an https:// URL.")
         if parts.scheme == "http" and not _is_loopback(host):
@@ -69,8 +76,9 @@ class WebhookTarget(HttpTarget):
             )
         self.url = url
         # Shown in logs and answers: no user:password, no query (it may carry a token).
+        shown = f"[{host}]" if ":" in host else host
         self.name = urlunsplit(
-            (parts.scheme, host + (f":{parts.port}" if parts.port else ""), parts.path, "", "")
+            (parts.scheme, shown + (f":{port}" if port else ""), parts.path, "", "")
         )
         self.key = webhook_key(secret)
         super().__init__(**options)

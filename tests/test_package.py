@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -53,8 +54,6 @@ def test_fcignore_keeps_tests_caches_and_tooling_out():
         ("bench", True),
         ("events", True),
         (".venv", True),
-        ("axn_bind/__pycache__", True),
-        ("axn_bind/app.pyc", False),
         (".pytest_cache", True),
         ("python/bin", True),
         (".env", False),
@@ -78,6 +77,9 @@ def test_fcignore_keeps_tests_caches_and_tooling_out():
         assert pkg.is_ignored(rel, is_dir, patterns), f"{rel} should be left out"
     for rel, is_dir in kept:
         assert not pkg.is_ignored(rel, is_dir, patterns), f"{rel} should be packaged"
+    # The runtime's bytecode is shipped (compiled by tools/package.py after the copy, which
+    # leaves the developer's own caches behind): .fcignore must not drop it when s deploy reads it.
+    assert not {"__pycache__/", "__pycache__", "*.pyc"} & set(patterns)
 
 
 def _dist(deps: Path, name: str, version: str, requires: list[str]) -> None:
@@ -255,13 +257,13 @@ def built(request, tmp_path_factory):
 
 @pytest.mark.slow
 def test_package_layout(built):
-    runtime, _, out = built
+    runtime, interpreter, out = built
     version = pkg.python_version_of(runtime)
     tag = version.replace(".", "")
     assert (out / "index.py").is_file()
     assert (out / "axn_bind" / "app.py").is_file()
     assert not (out / "python" / "bin").exists()
-    assert not list(out.rglob("__pycache__")), "caches do not belong in the package"
+    _assert_bytecode_for(out, interpreter, version)
     for unwanted in ("tests", "tools", "events", "docs", "s.yaml", "Makefile"):
         assert not (out / unwanted).exists(), unwanted
     stamp = json.loads((out / "python" / pkg.STAMP).read_text(encoding="utf-8"))
@@ -276,6 +278,48 @@ def test_package_layout(built):
     assert required <= present, required - present
     if version < "3.11":
         assert "async_timeout" in present, "redis needs async-timeout below Python 3.11.3"
+
+
+def _assert_bytecode_for(root: Path, interpreter: Path, version: str) -> None:
+    """Every module of the function has bytecode for the runtime's Python only, hash-based and
+    never checked against the source (flags 0b01), so new timestamps cannot invalidate it."""
+    tag = f"cpython-{version.replace('.', '')}"
+    magic = subprocess.run(
+        [str(interpreter), "-c", "import importlib.util as u; print(u.MAGIC_NUMBER.hex())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    modules = [root / "index.py", *(root / "axn_bind").rglob("*.py")]
+    for module in modules:
+        pyc = module.parent / "__pycache__" / f"{module.stem}.{tag}.pyc"
+        assert pyc.is_file(), f"no bytecode for {module.relative_to(root)}"
+        header = pyc.read_bytes()[:16]
+        assert header[:4].hex() == magic, f"{pyc} was compiled by another Python"
+        assert int.from_bytes(header[4:8], "little") == 0b01, f"{pyc} is not unchecked-hash"
+    others = [p for p in root.rglob("*.pyc") if f".{tag}." not in p.name]
+    assert not others, f"bytecode of other Pythons: {others[:3]}"
+
+
+@pytest.mark.slow
+def test_the_shipped_bytecode_is_what_runs(built, tmp_path):
+    """With the source of the handler's modules broken, the package still imports: the runtime
+    reads the shipped bytecode and never the source (an unzipped upload's timestamps and a
+    read-only /code cannot make it compile again)."""
+    _, interpreter, out = built
+    copy = tmp_path / "package"
+    shutil.copytree(out, copy, symlinks=True)
+    for module in ("index.py", "axn_bind/app.py", "axn_bind/service.py"):
+        (copy / module).write_text("raise SystemExit('the source was read')\n", encoding="utf-8")
+    probe = "import sys; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/python']; import index; print(index.handler)"
+    proc = subprocess.run(
+        [str(interpreter), "-I", "-S", "-B", "-c", probe, str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0 and "function handler" in proc.stdout, proc.stderr[-2000:]
 
 
 def _run_clean(interpreter: Path, package: Path, endpoint: str) -> dict:
@@ -331,7 +375,7 @@ def test_package_serves_a_binding_from_a_clean_interpreter(built, emulator):
     ]["props"]["memorySize"]
     peak_mb = report["maxrss_kb"] / 1024
     print(
-        f"\n{runtime}: import {report['import_ms']} ms (no .pyc), "
+        f"\n{runtime}: import {report['import_ms']} ms (shipped .pyc), "
         f"peak RSS {peak_mb:.1f} MB of memorySize {memory_mb} MB",
         file=sys.stderr,
     )
@@ -349,7 +393,8 @@ def test_in_place_build_for_s_deploy(tmp_path):
     stamp = src / "python" / pkg.STAMP
     assert json.loads(stamp.read_text(encoding="utf-8"))["python_version"] == "3.10"
     assert (src / "python" / "pydantic").is_dir()
-    assert not list(src.rglob("__pycache__")), "s deploy zips src/ as it is"
+    assert not list(src.rglob("*.cpython-311.pyc")), "s deploy zips src/ as it is"
+    _assert_bytecode_for(src, _interpreter("python3.10"), "3.10")
     before = stamp.stat().st_mtime_ns
     pkg.build(out=None, runtime="python3.10", in_place=True, src=src, quiet=True)
     assert stamp.stat().st_mtime_ns == before, "an unchanged build must not reinstall"

@@ -123,7 +123,7 @@ NAMED: tuple[Named, ...] = (
     Named(
         "scrub() masks nothing",
         "src/axn_bind/log.py",
-        'return _PHONE.sub(lambda m: mask_phone(re.sub("[- ]", "", m.group(1))) or "", text)',
+        "return _CANDIDATE.sub(lambda run: _PHONE.sub(_mask, run.group()), text)",
         "return text",
         CLASSIFY_TESTS,
     ),

@@ -7,8 +7,8 @@ Function Compute (or EventBridge) to redeliver.
 from __future__ import annotations
 
 import logging
+import os
 import threading
-import uuid
 from typing import Any
 
 from .config import get_settings
@@ -78,7 +78,7 @@ def reset() -> None:
 
 
 def _request_id(context: Any) -> str:
-    return str(getattr(context, "request_id", "") or "") or f"local-{uuid.uuid4()}"
+    return str(getattr(context, "request_id", "") or "") or f"local-{os.urandom(16).hex()}"
 
 
 def handle(event: Any, context: Any) -> Any:

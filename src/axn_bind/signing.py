@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import uuid
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -43,7 +43,8 @@ def utc_timestamp(now: datetime | None = None) -> str:
 
 
 def new_nonce() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits (os.urandom: ``uuid`` would import ``platform`` and more on 3.10)."""
+    return os.urandom(16).hex()
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,7 @@ def _answered(answer: Answered) -> Verdict:
     if code == "OK":  # "OK" on a failure status is no success: never passed on as the Code
         code = ""
     shown = code or f"HTTP {status}"
-    said = f": {message}" if message and known.pass_message else "."
+    said = f": {message.rstrip('.。')}." if message and known.pass_message else "."
     text = " ".join(p for p in (f"Dyplsapi answered {shown}{said}", known.hint) if p)
     return Verdict(
         known.kind,

@@ -29,10 +29,12 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 IDLE_SECONDS = 4.0  # pooled connections idle longer than this are not reused
+USER_AGENT = "axn-bind (python-requests)"
 NOT_STARTED, CONNECTING, CONNECTED, SENT = "not started", "connecting", "connected", "sent"
 
 
@@ -106,7 +108,22 @@ class _Tracked:
         super().connect()  # type: ignore[misc]
         _progress.stage = CONNECTED
 
+    # urllib3 writes the headers and then the body with two sends: the header block is held
+    # back and goes out with the body in one write, which saves a write and a wake-up per call.
+    _body: bytes | None = None
+    _held: bytes | None = None
+
+    def request(self, method: str, url: str, body: Any = None, headers: Any = None, **kw: Any):
+        self._body = body if isinstance(body, bytes) and body else None
+        self._held = None
+        super().request(method, url, body, headers, **kw)  # type: ignore[misc]
+
     def send(self, data: Any) -> None:
+        if self._body is not None:
+            if self._held is None:  # the header block: the body follows
+                self._held = bytes(data)
+                return
+            data, self._body, self._held = self._held + data, None, None
         if self.sock is None:  # type: ignore[attr-defined]
             self.connect()
         if _progress.stage != SENT:  # the answer is awaited at most read_timeout from here
@@ -189,11 +206,10 @@ class Transport:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.clock = clock
-        self.session = requests.Session()
-        self.session.trust_env = False  # no proxy or netrc surprises in the data path
-        adapter = _Adapter(idle_seconds, pool_maxsize=pool_size, max_retries=0)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        # requests' own transport, called directly: a Session would merge settings, cookies,
+        # hooks and environment for every call and re-parse the URL (about 0.5 ms per call),
+        # for nothing this client uses. No proxy or netrc from the environment either.
+        self.adapter = _Adapter(idle_seconds, pool_maxsize=pool_size, max_retries=0)
 
     def send(
         self,
@@ -215,14 +231,13 @@ class Transport:
         left = end - self.clock()
         if left <= 0:
             return NotSent("no time was left to send")
+        request = requests.PreparedRequest()
+        request.method, request.url, request.body = "POST", url, body
+        request.headers = CaseInsensitiveDict(headers)
+        request.headers["Content-Length"] = str(len(body))
+        request.headers.setdefault("User-Agent", USER_AGENT)
         try:
-            response = self.session.post(
-                url,
-                headers=dict(headers),
-                data=body,
-                timeout=(min(connect_timeout, left), left),
-                allow_redirects=False,
-            )
+            response = self.adapter.send(request, timeout=(min(connect_timeout, left), left))
             answered = Answered(
                 response.status_code,
                 {k.lower(): v for k, v in response.headers.items()},
@@ -240,4 +255,4 @@ class Transport:
         return answered
 
     def close(self) -> None:
-        self.session.close()
+        self.adapter.close()

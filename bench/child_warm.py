@@ -7,9 +7,9 @@ only, to add up the time spent on the wire, so that the function's own overhead 
 time less that. ``--side sdk`` builds the official SDK client once and times
 ``bind_axn_extension_with_options`` (request model included) per call.
 
-In both, ``requests.Session.send`` (which the function's transport and the SDK's darabonba core
-both end in) is wrapped the same way, so that the work outside the HTTP exchange can be compared
-side by side at one layer.
+In both, ``requests.adapters.HTTPAdapter.send`` (where the function's transport and the SDK's
+darabonba core, through ``Session.send``, both end) is wrapped the same way, so that the work
+outside the HTTP exchange can be compared side by side at one layer.
 
 Commands arrive on stdin, one JSON line each, and each is answered with one JSON line on stdout:
 ``{"op": "run", "path": "direct"|"http"|"batch"|"sdk", "requests": [...]}`` →
@@ -34,13 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # request -> (seconds, seconds of it in Transport.send or None where there is none)
 Call = Callable[[dict[str, str]], tuple[float, float | None]]
 
-_in_session_send = [0.0]  # seconds in requests.Session.send during the current call
+_in_session_send = [0.0]  # seconds in HTTPAdapter.send during the current call
 
 
 def _time_session_send() -> None:
-    import requests
+    from requests.adapters import HTTPAdapter
 
-    send = requests.Session.send
+    send = HTTPAdapter.send
 
     def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -49,7 +49,7 @@ def _time_session_send() -> None:
         finally:
             _in_session_send[0] += time.perf_counter() - started
 
-    requests.Session.send = timed  # type: ignore[method-assign]
+    HTTPAdapter.send = timed  # type: ignore[method-assign]
 
 
 def _mns_batch(request: dict[str, str]) -> bytes:

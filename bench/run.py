@@ -411,6 +411,18 @@ class Bench:
         }
         return out
 
+    def _child(self, script: str, args: list[str], log: Any) -> subprocess.Popen[str]:
+        """A child script of the bench, talking JSON lines on stdin and stdout."""
+        return subprocess.Popen(
+            [self.python, str(BENCH / script), *args],
+            env=self.env,
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+
     def cold_deployed(self) -> dict[str, Any]:
         with stdout_to_stderr():  # pip and the package build talk; stdout is for the table
             built = build_deployed_package(self.say)
@@ -454,15 +466,7 @@ class Bench:
                 ("project", plog, ["--code", str(code)]),
                 ("sdk", slog, []),
             ):
-                children[side] = subprocess.Popen(
-                    [self.python, str(BENCH / "child_warm.py"), "--side", side, *extra],
-                    env=self.env,
-                    cwd=ROOT,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=log,
-                    text=True,
-                )
+                children[side] = self._child("child_warm.py", ["--side", side, *extra], log)
             try:
                 for side, child in children.items():
                     if not self._reply(child, side).get("ready"):
@@ -512,7 +516,7 @@ class Bench:
         out: dict[str, Any] = {"n": n, "warmup": warmup, "block": block}
         for path, got in samples.items():
             entry: dict[str, Any] = {"seconds": latency(got["seconds"])}
-            # Both sides end in requests.Session.send: the work outside it, side by side.
+            # Both sides end in requests' HTTPAdapter.send: the work outside it, side by side.
             entry["outside_session_send"] = latency(
                 [s - w for s, w in zip(got["seconds"], got["session"], strict=True)]
             )
@@ -546,15 +550,7 @@ class Bench:
             f"or {args.http_seconds:g} s"
         )
         with self.log("http-server") as log:
-            server = subprocess.Popen(
-                [self.python, str(BENCH / "child_http.py"), "--code", str(code)],
-                env=self.env,
-                cwd=ROOT,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                text=True,
-            )
+            server = self._child("child_http.py", ["--code", str(code)], log)
             try:
                 assert server.stdout is not None
                 port_line = server.stdout.readline().strip()
@@ -772,7 +768,7 @@ def _warm_rows(results: dict[str, Any]) -> list[str]:
     ]
     da, sa = w["direct"]["outside_session_send"], w["sdk"]["outside_session_send"]
     rows.append(
-        "| warm bind, work outside `requests.Session.send` (where both sides' HTTP exchange "
+        "| warm bind, work outside requests' `HTTPAdapter.send` (where both sides' HTTP exchange "
         f"ends), median / p99 | {_us(da['median'])} / {_us(da['p99'])} µs "
         f"| {_us(sa['median'])} / {_us(sa['p99'])} µs "
         f"| {w['ratio_outside_session_send']:.2f} | |"

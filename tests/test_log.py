@@ -52,9 +52,29 @@ def test_bind_lines_carry_the_fields_sls_charts(env, caplog):
         ("http", "bound", "OK", True),
         ("direct", "bound", "OK", None),
     ]
-    calls = [x for x in lines if x["event"] == "dypls_call"]
-    assert len(calls) == 2 and all(isinstance(c["upstream_ms"], int) for c in calls)
-    assert all(c["attempt"] == 1 and "@" in c["attempt_id"] for c in calls)
+    # A binding's upstream figures are in its bind line (one line per bind on the common path);
+    # a replay made no call.
+    assert [(b.get("attempts"), isinstance(b.get("upstream_ms"), int)) for b in binds] == [
+        (1, True),
+        (None, False),
+        (1, True),
+    ]
+    assert not [x for x in lines if x["event"] == "dypls_call"]
+
+
+def test_every_attempt_that_did_not_bind_is_a_warning_with_its_figures(env, emulator, caplog):
+    from tests.conftest import post
+
+    emulator.add_fault("throttle", count=1)
+    with caplog.at_level(logging.INFO, logger="axn_bind"):
+        post({"PhoneNoA": "13900000001", "TtlSeconds": 600})
+    lines = [json.loads(r.getMessage()) for r in caplog.records]
+    [call] = [x for x in lines if x["event"] == "dypls_call"]
+    assert (call["attempt"], call["code"]) == (1, "Throttling.User")
+    assert isinstance(call["upstream_ms"], int) and "@" in call["attempt_id"]
+    assert [x for x in lines if x["event"] == "dypls_retry"]
+    [bind] = [x for x in lines if x["event"] == "bind"]
+    assert (bind["result"], bind["attempts"]) == ("bound", 2)
 
 
 @pytest.mark.parametrize(

@@ -850,7 +850,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             **_clean_env(),
             "PYTHONUNBUFFERED": "1",
             "DYPLS_ENDPOINT": emulator_url,
-            "AXN_IDEMPOTENCY_URL": redis.url,
+            "AXN_IDEMPOTENCY_URL": redis.url(),
             "AXN_UNKNOWN_OUTCOME": args.unknown_outcome,
             "AXN_LOG_LEVEL": "INFO",
             "AXN_PUBLISH_TO": f"file://{workdir / 'events.jsonl'}",

@@ -2,8 +2,8 @@
 (``make loadfault``). It can be crashed (SIGKILL) and started again on the same port and
 directory, which is what a restart of the instance looks like to the function.
 
-``tests/redisproc.py`` does the same for the test suite, with pytest's skip and fail; this module
-needs only the standard library and a ``redis-server`` binary on PATH.
+The test suite uses it too (``tests/redisproc.py`` adds pytest's skip and fail); it needs only
+the standard library and a ``redis-server`` binary on PATH.
 """
 
 from __future__ import annotations
@@ -49,17 +49,19 @@ class RedisServer:
     """One redis-server on 127.0.0.1 in ``directory``; ``start`` after ``crash`` reuses the port
     and the directory (so the AOF written before the crash is read back)."""
 
-    def __init__(self, directory: Path, args: tuple[str, ...] = DURABLE) -> None:
-        self.binary = redis_server_binary()
+    def __init__(
+        self, directory: Path, args: tuple[str, ...] = DURABLE, binary: str | None = None
+    ) -> None:
+        self.binary = binary or redis_server_binary()
         self.directory = directory
         self.args = args
         self.port = free_port()
         self.log = directory / "redis.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+    def url(self, password: str | None = None) -> str:
+        auth = f":{password}@" if password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> None:
         """Start the server and wait until it answers PING (an AOF still loading does not)."""
@@ -88,13 +90,21 @@ class RedisServer:
                 reply = conn.recv(64)
         except OSError:
             return False
+        # +PONG, or -NOAUTH from a server with a password: up. -LOADING: still reading its AOF.
         return bool(reply) and not reply.startswith(b"-LOADING")
 
     def crash(self) -> None:
-        """SIGKILL: no shutdown and no final save; only what reached the AOF survives."""
+        """SIGKILL: no shutdown and no final save; only what reached the disk survives."""
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        """SIGTERM: a clean shutdown, which saves only what the configuration says to save."""
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, sig: signal.Signals) -> None:
         if self.proc is None:
             raise RedisServerError("redis-server is not running")
-        self.proc.send_signal(signal.SIGKILL)
+        self.proc.send_signal(sig)
         self.proc.wait(timeout=10)
         self.proc = None
 

@@ -65,6 +65,16 @@ def clean(text: str) -> str:
 
 
 logger = logging.getLogger(LOGGER_NAME)
+_SRCFILE = logging._srcfile  # what records use to find the file and line that made them
+_caller_info_needed = False
+
+
+def keep_caller_info() -> None:
+    """Records must keep naming the file that made them (a filter that drops a library's
+    records by their file needs it: see publish/fc2.py)."""
+    global _caller_info_needed  # noqa: PLW0603 - one switch per instance
+    _caller_info_needed = True
+    logging._srcfile = _SRCFILE
 
 
 def configure(level: str) -> None:
@@ -73,7 +83,8 @@ def configure(level: str) -> None:
     Records do not look up the file and line that made them (``logging._srcfile = None``, the
     switch the logging documentation gives for this): a stack walk per line for fields that FC's
     log format does not show, and that would only ever name log.py."""
-    logging._srcfile = None  # the logging HOWTO, "Optimization"
+    if not _caller_info_needed:
+        logging._srcfile = None  # the logging HOWTO, "Optimization"
     logger.setLevel(level)
     if not logging.getLogger().handlers and not logger.handlers:
         handler = logging.StreamHandler()

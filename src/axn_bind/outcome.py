@@ -52,6 +52,8 @@ class Outcome:
     record: str | None = None  # the idempotency record (axn:idem:…) holding it, when keyed
     event: str | None = None  # the announcement of this outcome (CloudEvents JSON), if any
     announced: tuple[str, ...] = ()  # targets that have received ``event``
+    attempts: int | None = None  # Dyplsapi attempts made for it (none for a replay or an error)
+    upstream_ms: int | None = None  # the last attempt's time on the wire
 
     def __post_init__(self) -> None:
         # Text from a caller or from upstream JSON may hold lone surrogates; no answer, record
@@ -115,6 +117,8 @@ class Outcome:
                     "SecretBindDTO": dict(verdict.binding),
                 },
                 upstream_request_id=verdict.request_id,
+                attempts=verdict.attempts,
+                upstream_ms=verdict.upstream_ms,
             )
         assert verdict.kind is not None
         headers = {}
@@ -128,7 +132,13 @@ class Outcome:
         if verdict.kind is Kind.UNKNOWN and verdict.attempt:
             body["AttemptId"] = verdict.attempt  # kept in the record: names a possible orphan
         return cls(
-            verdict.status, body, verdict.kind, headers, upstream_request_id=verdict.request_id
+            verdict.status,
+            body,
+            verdict.kind,
+            headers,
+            upstream_request_id=verdict.request_id,
+            attempts=verdict.attempts,
+            upstream_ms=verdict.upstream_ms,
         )
 
     @classmethod

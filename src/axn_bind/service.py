@@ -196,6 +196,8 @@ class BindService:
             secret_no=mask_phone(dto.get("SecretNo")),
             subs_id=dto.get("SubsId"),
             upstream_request_id=outcome.upstream_request_id,
+            attempts=outcome.attempts,
+            upstream_ms=outcome.upstream_ms,
             elapsed_ms=round((self.clock() - started) * 1000),
         )
         return outcome

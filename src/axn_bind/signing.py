@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,8 +27,13 @@ FORM = "application/x-www-form-urlencoded"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
 def percent_encode(value: str) -> str:
     """RFC 3986 over UTF-8: only ``A-Z a-z 0-9 - _ . ~`` stay literal; space is ``%20``."""
+    if _UNRESERVED.fullmatch(value):  # most names and values (numbers, pool keys): as they are
+        return value
     return quote(value, safe="~")
 
 

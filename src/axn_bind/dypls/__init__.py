@@ -93,10 +93,15 @@ class DyplsClient:
             )
             # The attempt's own name, for matching against Dyplsapi's records when no RequestId
             # came back: the signature nonce and the signing time (as sent).
-            verdict = replace(classify(exchange), attempt=f"{nonce}@{when}")
-            log(
+            verdict = replace(
+                classify(exchange),
+                attempt=f"{nonce}@{when}",
+                attempts=attempt,
+                upstream_ms=round((budget.now() - started) * 1000),
+            )
+            log(  # a binding's figures are in its bind line; every other attempt is a warning
                 "dypls_call",
-                logging.INFO if verdict.bound else logging.WARNING,
+                logging.DEBUG if verdict.bound else logging.WARNING,
                 action=action,
                 attempt=attempt,
                 exchange=type(exchange).__name__,
@@ -104,7 +109,7 @@ class DyplsClient:
                 code=verdict.code,
                 upstream_request_id=verdict.request_id,
                 attempt_id=verdict.attempt,
-                upstream_ms=round((budget.now() - started) * 1000),
+                upstream_ms=verdict.upstream_ms,
             )
             if not verdict.bound and codes.lookup(verdict.code) is codes.SIGNING:
                 log(

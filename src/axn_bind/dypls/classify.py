@@ -41,6 +41,8 @@ class Verdict:
     retry_after: float | None = None  # the gateway's hint, in seconds
     binding: dict[str, str] | None = None  # SecretBindDTO of a binding
     attempt: str | None = None  # the attempt's own name: signature nonce @ signing time
+    attempts: int = 1  # how many were sent in all (retries included)
+    upstream_ms: int | None = None  # how long the last one took on the wire
 
     @property
     def bound(self) -> bool:

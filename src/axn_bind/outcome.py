@@ -55,13 +55,6 @@ class Outcome:
     attempts: int | None = None  # Dyplsapi attempts made for it (none for a replay or an error)
     upstream_ms: int | None = None  # the last attempt's time on the wire
 
-    def __post_init__(self) -> None:
-        # Text from a caller or from upstream JSON may hold lone surrogates; no answer, record
-        # or event may carry one (it cannot be written as UTF-8).
-        object.__setattr__(self, "body", _clean(self.body))
-        if self.text is not None:
-            object.__setattr__(self, "text", clean(self.text))
-
     @property
     def result(self) -> str:
         """bound | rejected (permanent: do not redeliver) | failed (transient: redeliver)."""
@@ -97,9 +90,11 @@ class Outcome:
     @classmethod
     def from_error(cls, error: AxnError, request_id: str) -> Outcome:
         headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
+        # Text from a caller or from upstream JSON may hold lone surrogates; no answer, record
+        # or event may carry one (it cannot be written as UTF-8): each way in cleans its text.
         return cls(
             error.status,
-            error.body(request_id),
+            _clean(error.body(request_id)),
             error.kind,
             headers,
             upstream_request_id=error.request_id,
@@ -110,12 +105,14 @@ class Outcome:
         if verdict.binding is not None and verdict.kind is None:
             return cls(
                 200,
-                {
-                    "Code": "OK",
-                    "Message": verdict.message or "OK",
-                    "RequestId": verdict.request_id or request_id,
-                    "SecretBindDTO": dict(verdict.binding),
-                },
+                _clean(
+                    {
+                        "Code": "OK",
+                        "Message": verdict.message or "OK",
+                        "RequestId": verdict.request_id or request_id,
+                        "SecretBindDTO": dict(verdict.binding),
+                    }
+                ),
                 upstream_request_id=verdict.request_id,
                 attempts=verdict.attempts,
                 upstream_ms=verdict.upstream_ms,
@@ -124,11 +121,13 @@ class Outcome:
         headers = {}
         if verdict.kind is Kind.THROTTLED:
             headers["Retry-After"] = str(max(1, math.ceil(verdict.retry_after or 1)))
-        body = {
-            "Code": verdict.code,
-            "Message": verdict.message,
-            "RequestId": verdict.request_id or request_id,
-        }
+        body = _clean(
+            {
+                "Code": verdict.code,
+                "Message": verdict.message,
+                "RequestId": verdict.request_id or request_id,
+            }
+        )
         if verdict.kind is Kind.UNKNOWN and verdict.attempt:
             body["AttemptId"] = verdict.attempt  # kept in the record: names a possible orphan
         return cls(
@@ -143,7 +142,7 @@ class Outcome:
 
     @classmethod
     def replay(cls, record: Record, key: str | None = None) -> Outcome:
-        text = record.response or "{}"
+        text = clean(record.response or "{}")
         status = record.status or 200
         kind = None if status == 200 else Kind.REJECTED
         return cls(

@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 
 import pytest
 
 from axn_bind.errors import TransientFailureError
 from tests.conftest import call as call_handler
 from tests.conftest import post
+from tests.privacy import MOBILE as PHONE  # a mobile number, never digits inside a hash
 from tools.dypls_emulator import DEFAULT_POOL_KEY
 from tools.fc_local import FcContext, FunctionMeta
 
 pytestmark = pytest.mark.usefixtures("env")
-
-PHONE = re.compile(r"1\d{10}")
 
 
 def req(n: int, **extra) -> dict:

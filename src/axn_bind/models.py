@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -94,6 +95,7 @@ class BindRequest(BaseModel):
 
     # Numbers are accepted for text fields (an order id often arrives as a JSON number).
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, coerce_numbers_to_str=True)
+    _params: dict[str, str] | None = PrivateAttr(default=None)
 
     PoolKey: str = Field(min_length=1, max_length=64)
     PhoneNoA: str
@@ -199,16 +201,20 @@ class BindRequest(BaseModel):
         return self.Expiration.astimezone(SHANGHAI).strftime(EXPIRATION_FORMAT)
 
     def to_params(self) -> dict[str, str]:
-        """The query parameters sent to Dyplsapi, all strings, booleans as ``true``/``false``."""
-        out: dict[str, str] = {}
-        for name, value in self.model_dump(exclude_none=True).items():
-            if name == "Expiration":
-                out[name] = self.expiration_text()
-            elif isinstance(value, bool):
-                out[name] = "true" if value else "false"
-            else:
-                out[name] = str(value)
-        return out
+        """The parameters sent to Dyplsapi, all strings, booleans as ``true``/``false``; made
+        once per request (the fingerprint, the call and the event all need them), a new dict
+        each time."""
+        if self._params is None:
+            out: dict[str, str] = {}
+            for name, value in self.model_dump(exclude_none=True).items():
+                if name == "Expiration":
+                    out[name] = self.expiration_text()
+                elif isinstance(value, bool):
+                    out[name] = "true" if value else "false"
+                else:
+                    out[name] = str(value)
+            self._params = out
+        return dict(self._params)
 
 
 # What each field takes, and an example: the second half of every message about it.

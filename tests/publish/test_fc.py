@@ -24,6 +24,7 @@ from axn_bind.publish.fc import MAX_ASYNC_BODY, FcTarget, task_id
 from axn_bind.publish.fc2 import Fc2Target
 from axn_bind.signing import sign_v3, utc_timestamp
 from tests.conftest import post
+from tests.privacy import MOBILE as PHONE  # a mobile number, never digits inside a hash
 from tools.dypls_emulator import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
 from tools.receivers.fc import FcReceiver, fc2_authorization
 
@@ -43,7 +44,6 @@ EVENT = ev.created(
     request={"PhoneNoA": "13912345678", "OutOrderId": "DD-1", "Expiration": "2030-01-01 12:00:00"},
     upstream_request_id="R-1",
 )
-PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 KINDS = ["fc", "fc2"]
 
 

@@ -8,7 +8,8 @@ from axn_bind import app
 
 
 def initialize(context: Any) -> None:
-    """Validate the settings and open the Dyplsapi session before the first request."""
+    """Before the first request: validate the settings, connect to Dyplsapi (TCP and TLS) and
+    check the idempotency store; a problem is logged, and each request then answers it."""
     app.warm_up()
 
 

@@ -450,3 +450,18 @@ def test_odd_events_are_answered_not_raised(event, code, emulator):
     assert result["Code"] == code
     assert result["Message"]
     assert bind_calls(emulator) == []
+
+
+def test_initialize_connects_ahead_and_only_logs_what_it_cannot_reach(env, caplog):
+    import logging
+
+    from index import initialize
+    from tools.fc_local import FcContext
+
+    env(DYPLS_ENDPOINT="http://127.0.0.1:9", DYPLS_MAX_ATTEMPTS="1")
+    with caplog.at_level(logging.WARNING, logger="axn_bind"):
+        initialize(FcContext())  # never raises: a start that fails would fail every request
+    [line] = [json.loads(r.getMessage()) for r in caplog.records if "preconnect" in r.getMessage()]
+    assert line == {"event": "dypls_preconnect_failed", "reason": "connection refused"}
+    status, _, body = post({"PhoneNoA": "13900000000", "TtlSeconds": 600})
+    assert (status, body["Code"]) == (503, "UpstreamUnavailable")

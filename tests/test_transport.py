@@ -171,3 +171,21 @@ def test_proxy_settings_in_the_environment_are_not_followed(monkeypatch):
     with RawServer(lambda conn, _: (read_request(conn), conn.sendall(http_answer()))) as server:
         result = send(Transport(), server.url)
     assert isinstance(result, Answered)
+
+
+def test_preconnect_leaves_a_ready_connection_that_the_first_call_uses():
+    """The initializer connects ahead of time: the first call finds the connection in the pool
+    and makes no handshake of its own."""
+    with RawServer(lambda conn, _: (read_request(conn), conn.sendall(http_answer()))) as server:
+        transport = Transport()
+        assert transport.preconnect(server.url + "/", timeout=1) is None
+        threading.Event().wait(0.05)
+        assert server.connections == 1
+        assert isinstance(send(transport, server.url), Answered)
+    assert server.connections == 1
+
+
+def test_preconnect_to_nothing_reports_why_and_sends_nothing():
+    transport = Transport()
+    assert transport.preconnect("http://127.0.0.1:9/", timeout=1) == "connection refused"
+    assert isinstance(send(transport, "http://127.0.0.1:9"), NotSent)

@@ -65,10 +65,19 @@ def _service_or_error() -> BindService | ConfigurationError:
 
 
 def warm_up() -> None:
-    """Build the service ahead of the first request. A configuration problem is logged, not
-    raised (that would fail every start); each invocation then answers it with a 500 that names
-    the setting to fix."""
-    _service_or_error()
+    """Ahead of the first request: build the service, connect to Dyplsapi and check the
+    idempotency store. A problem is logged, not raised (that would fail every start); each
+    invocation then answers it, naming the setting to fix."""
+    svc = _service_or_error()
+    if isinstance(svc, ConfigurationError):
+        return
+    svc.client.preconnect()
+    try:
+        svc.check_store()
+    except AxnError as error:
+        log(
+            "idempotency_store_check_failed", logging.WARNING, code=error.code, reason=error.message
+        )
 
 
 def reset() -> None:

@@ -131,5 +131,12 @@ class DyplsClient:
             )
             self.sleep(wait)
 
+    def preconnect(self) -> None:
+        """Connect to Dyplsapi ahead of the first call (an instance's initializer); a failure is
+        logged and left to the first call to answer."""
+        reason = self.transport.preconnect(self.endpoint + "/", self.settings.connect_timeout)
+        if reason is not None:
+            log("dypls_preconnect_failed", logging.WARNING, reason=reason)
+
     def close(self) -> None:
         self.transport.close()

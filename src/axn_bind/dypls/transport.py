@@ -254,5 +254,27 @@ class Transport:
             progress.connection = None
         return answered
 
+    def preconnect(self, url: str, timeout: float) -> str | None:
+        """Open a connection to ``url``'s host (TCP and, for https, TLS) and leave it in the pool
+        that :meth:`send` takes its connections from, so that the first call does not wait for
+        the handshake. Sends nothing. Returns why it failed, or None."""
+        request = requests.PreparedRequest()
+        request.method, request.url = "POST", url
+        try:
+            pool = self.adapter.get_connection_with_tls_context(request, verify=True)
+            conn = pool._get_conn()
+            try:
+                if conn.sock is None:
+                    conn.timeout = timeout
+                    conn.connect()
+                conn.last_used = self.clock()
+            finally:
+                pool._put_conn(conn)
+        except Exception as exc:  # the first call connects then, and says what failed
+            return _reason(exc)
+        finally:
+            _progress.connection = None
+        return None
+
     def close(self) -> None:
         self.adapter.close()

@@ -65,26 +65,10 @@ def clean(text: str) -> str:
 
 
 logger = logging.getLogger(LOGGER_NAME)
-_SRCFILE = logging._srcfile  # what records use to find the file and line that made them
-_caller_info_needed = False
-
-
-def keep_caller_info() -> None:
-    """Records must keep naming the file that made them (a filter that drops a library's
-    records by their file needs it: see publish/fc2.py)."""
-    global _caller_info_needed  # noqa: PLW0603 - one switch per instance
-    _caller_info_needed = True
-    logging._srcfile = _SRCFILE
 
 
 def configure(level: str) -> None:
-    """Set the level; add a stderr handler only when nothing (such as the FC runtime) has one.
-
-    Records do not look up the file and line that made them (``logging._srcfile = None``, the
-    switch the logging documentation gives for this): a stack walk per line for fields that FC's
-    log format does not show, and that would only ever name log.py."""
-    if not _caller_info_needed:
-        logging._srcfile = None  # the logging HOWTO, "Optimization"
+    """Set the level; add a stderr handler only when nothing (such as the FC runtime) has one."""
     logger.setLevel(level)
     if not logging.getLogger().handlers and not logger.handlers:
         handler = logging.StreamHandler()
@@ -116,4 +100,6 @@ def log(event: str, level: int = logging.INFO, **fields: Any) -> None:
     )
     for name, value in kept.items():  # plain ASCII, checked above: appended without a scrub
         line = f'{line[:-1]},"{name}":"{value}"}}'
-    logger.log(level, line)
+    # The record is made here, not by logger.log: that would walk the stack for the file and
+    # line of every line (fields FC's log format does not show, and that would name this file).
+    logger.handle(logger.makeRecord(LOGGER_NAME, level, __file__, 0, line, None, None))

@@ -37,7 +37,6 @@ import requests
 
 from ..config import Credentials
 from ..errors import ConfigurationError
-from ..log import keep_caller_info
 from .fc import Answer, AsyncInvokeTarget, answer_of
 from .http import Retry
 
@@ -75,7 +74,6 @@ def _sdk() -> tuple[Callable[..., Any], type[Exception]]:
             "runtime ships and which could not be imported here; on python3.12, add it to the "
             "code package (README, Publishing)."
         ) from None
-    keep_caller_info()  # the filter knows the SDK's records by their file
     root = logging.getLogger()
     if not any(isinstance(f, _QuietSdk) for f in root.filters):
         root.addFilter(_QuietSdk(os.path.dirname(fc2.__file__) + os.sep))

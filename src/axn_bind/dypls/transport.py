@@ -108,22 +108,7 @@ class _Tracked:
         super().connect()  # type: ignore[misc]
         _progress.stage = CONNECTED
 
-    # urllib3 writes the headers and then the body with two sends: the header block is held
-    # back and goes out with the body in one write, which saves a write and a wake-up per call.
-    _body: bytes | None = None
-    _held: bytes | None = None
-
-    def request(self, method: str, url: str, body: Any = None, headers: Any = None, **kw: Any):
-        self._body = body if isinstance(body, bytes) and body else None
-        self._held = None
-        super().request(method, url, body, headers, **kw)  # type: ignore[misc]
-
     def send(self, data: Any) -> None:
-        if self._body is not None:
-            if self._held is None:  # the header block: the body follows
-                self._held = bytes(data)
-                return
-            data, self._body, self._held = self._held + data, None, None
         if self.sock is None:  # type: ignore[attr-defined]
             self.connect()
         if _progress.stage != SENT:  # the answer is awaited at most read_timeout from here

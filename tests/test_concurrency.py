@@ -111,14 +111,21 @@ def test_a_batch_redelivered_to_many_processes_at_once_binds_each_record_once(po
         assert "IdempotencyInProgress" in o["raised"]
 
 
-def test_invocations_arriving_together_share_one_service(env):
+def test_invocations_arriving_together_share_one_service(env, monkeypatch):
     """FC 3.0 may run several invocations of one instance at once, before any initializer: they
-    must build one service (one memory store), not one each."""
-    import sys
+    must build one service (one memory store), not one each. Building is slowed down so that,
+    without the lock, every thread would find no service and build its own."""
     import threading
+    import time
 
     from axn_bind import app
 
+    class SlowToBuild(app.BindService):
+        def __init__(self, *args, **kwargs):
+            time.sleep(0.05)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(app, "BindService", SlowToBuild)
     app.reset()
     barrier = threading.Barrier(8)
     built: list[object] = []
@@ -127,14 +134,9 @@ def test_invocations_arriving_together_share_one_service(env):
         barrier.wait()
         built.append(app.service())
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        threads = [threading.Thread(target=first_call) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(interval)
+    threads = [threading.Thread(target=first_call) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     assert len(built) == 8 and len({id(s) for s in built}) == 1

@@ -49,6 +49,12 @@ def scrub(text: str) -> str:
     return _CANDIDATE.sub(lambda run: _PHONE.sub(_mask, run.group()), text)
 
 
+def shown(text: str, limit: int) -> str:
+    """What a caller or a platform sent, as a message may quote it: at most ``limit``
+    characters, and never a phone number (a path such as ``/bind/13900000001`` is quoted masked)."""
+    return scrub(text[:limit])
+
+
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 

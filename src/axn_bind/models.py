@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from .errors import RequestValidationError
-from .log import scrub
+from .log import shown
 
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 EXPIRATION_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -251,8 +251,7 @@ MAX_SHOWN_NAME = 64
 def shown_name(name: str) -> str:
     """A field name the caller sent, as a message quotes it: at most MAX_SHOWN_NAME characters,
     phone numbers masked (a number sent as a key is still a number)."""
-    cut = name[:MAX_SHOWN_NAME] + ("…" if len(name) > MAX_SHOWN_NAME else "")
-    return scrub(cut)
+    return shown(name, MAX_SHOWN_NAME) + ("…" if len(name) > MAX_SHOWN_NAME else "")
 
 
 def did_you_mean(name: str) -> str | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import AxnError, MalformedRequestError, UnsupportedEventError
-from ..log import scrub
+from ..log import shown
 from . import events as ev
 from .events import Batch, Record
 from .http import HttpRequest, from_apigw, from_fc3_http, is_apigw, is_fc3_http
@@ -134,8 +134,8 @@ def _classify_list(items: list[Any]) -> Batch:
 def _unsupported_envelope(value: dict[str, Any]) -> str | None:
     events = value.get("events")
     if isinstance(events, list) and events and isinstance(events[0], dict):
-        source = scrub(str(events[0].get("eventSource") or "unknown source")[:100])
-        name = scrub(str(events[0].get("eventName"))[:100])
+        source = shown(str(events[0].get("eventSource") or "unknown source"), 100)
+        name = shown(str(events[0].get("eventName")), 100)
         return (
             f"The event is a {source} notification ({name}); this function binds numbers and "
             "serves no storage events."

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import AxnError, MalformedRequestError
-from ..log import scrub
+from ..log import shown
 from .jsonload import b64decode, load_json
 
 
@@ -150,7 +150,7 @@ def from_cloudevent(ev: dict[str, Any]) -> Record:
                 return Record(
                     f"cloudevent:{ev['id']}",
                     error=MalformedRequestError(
-                        f"The {scrub(etype[:100])} event has no data object."
+                        f"The {shown(etype, 100)} event has no data object."
                     ),
                 )
             return adapter(ev, data)

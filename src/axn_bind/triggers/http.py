@@ -17,19 +17,13 @@ from ..errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
-from ..log import scrub
+from ..log import shown
 from .jsonload import b64decode, load_json
 
 MAX_BODY_BYTES = 64 * 1024
 # JSON is also read from text/plain and octet-stream (what `s invoke` and many SDKs send).
 _JSON_TYPES = ("", "application/json", "text/plain", "application/octet-stream")
 _INVOKE_PATH = re.compile(r"/20\d\d-\d\d-\d\d/functions/[^/]+/invocations/?")
-
-
-def _shown(text: str, limit: int) -> str:
-    """What a caller sent, as an error message may quote it: at most ``limit`` characters, and
-    never a phone number (a path such as ``/bind/13900000001`` is answered masked)."""
-    return scrub(text[:limit])
 
 
 @dataclass(frozen=True)
@@ -122,9 +116,9 @@ def _path_served(req: HttpRequest) -> bool:
 def bind_payload(req: HttpRequest) -> dict[str, Any]:
     """The bind request carried by ``req``: JSON or form body, plus query parameters."""
     if not _path_served(req):
-        raise NotFoundError(f"Nothing is served at {_shown(req.path, 200)!r}; send POST /.")
+        raise NotFoundError(f"Nothing is served at {shown(req.path, 200)!r}; send POST /.")
     if req.method != "POST":
-        method = _shown(req.method, 32) or "This method"
+        method = shown(req.method, 32) or "This method"
         raise MethodNotAllowedError(f"{method} is not allowed; use POST.")
     raw = _body(req)
     if len(raw) > MAX_BODY_BYTES:
@@ -150,10 +144,10 @@ def bind_payload(req: HttpRequest) -> dict[str, Any]:
             body = parsed
         else:
             raise MalformedRequestError(
-                f"Content-Type {_shown(content_type, 100)!r} is not accepted; send "
+                f"Content-Type {shown(content_type, 100)!r} is not accepted; send "
                 "application/json or application/x-www-form-urlencoded."
             )
-    both = sorted(_shown(name, 64) for name in set(body) & set(req.query))
+    both = sorted(shown(name, 64) for name in set(body) & set(req.query))
     if both:
         names = " and ".join(both) if len(both) <= 2 else ", ".join(both)
         each = "it" if len(both) == 1 else "each"

@@ -37,19 +37,24 @@ Call = Callable[[dict[str, str]], tuple[float, float | None]]
 _in_session_send = [0.0]  # seconds in HTTPAdapter.send during the current call
 
 
-def _time_session_send() -> None:
-    from requests.adapters import HTTPAdapter
-
-    send = HTTPAdapter.send
+def _timed(owner: type, total: list[float]) -> None:
+    """Wrap ``owner.send`` so that every call adds its seconds to ``total[0]``."""
+    send = owner.send  # type: ignore[attr-defined]
 
     def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         try:
             return send(self, *args, **kwargs)
         finally:
-            _in_session_send[0] += time.perf_counter() - started
+            total[0] += time.perf_counter() - started
 
-    HTTPAdapter.send = timed  # type: ignore[method-assign]
+    owner.send = timed  # type: ignore[attr-defined]
+
+
+def _time_session_send() -> None:
+    from requests.adapters import HTTPAdapter
+
+    _timed(HTTPAdapter, _in_session_send)
 
 
 def _mns_batch(request: dict[str, str]) -> bytes:
@@ -80,16 +85,7 @@ def project_calls(code: Path) -> dict[str, Call]:
     from tools.fc_local import FcContext, http_event
 
     wire = [0.0]
-    send = transport.Transport.send
-
-    def timed_send(self: Any, *args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return send(self, *args, **kwargs)
-        finally:
-            wire[0] += time.perf_counter() - started
-
-    transport.Transport.send = timed_send  # type: ignore[method-assign]
+    _timed(transport.Transport, wire)
     _time_session_send()
     index.initialize(FcContext())
 

@@ -34,19 +34,28 @@ def mask_phone(number: str | None) -> str | None:
     return f"{number[:3]}{'*' * (len(number) - 7)}{number[-4:]}"
 
 
-# Where a number can be: a run of at least 10 digits, spaces and hyphens from digit to digit.
-# Only such runs are searched (a log line has one or two), which is several times faster than
-# running _PHONE over the whole line.
-_CANDIDATE = re.compile(r"\+?\d[\d -]{8,}\d")
+# Where a number can be: a run of at least 10 digits, spaces and hyphens from digit to digit,
+# or from a + (of +86). Only such runs are searched (a log line has a few), which is several
+# times faster than running _PHONE over the whole line; a leading [+\d] class scans about twice
+# as fast as an optional "\+?".
+_CANDIDATE = re.compile(r"[+\d][\d -]{8,}\d")
 
 
 def _mask(match: re.Match[str]) -> str:
     return mask_phone(match.group(1).replace("-", "").replace(" ", "")) or ""
 
 
+def _mask_run(run: re.Match[str]) -> str:
+    text = run.group()
+    if text.isdigit():  # bare digits: a number in it would have to be all of it
+        found = _PHONE.fullmatch(text)
+        return _mask(found) if found else text
+    return _PHONE.sub(_mask, text)
+
+
 def scrub(text: str) -> str:
     """Mask every phone number found in ``text`` (written in groups or not)."""
-    return _CANDIDATE.sub(lambda run: _PHONE.sub(_mask, run.group()), text)
+    return _CANDIDATE.sub(_mask_run, text)
 
 
 def shown(text: str, limit: int) -> str:
@@ -83,29 +92,22 @@ def configure(level: str) -> None:
 
 
 def log(event: str, level: int = logging.INFO, **fields: Any) -> None:
-    """Write ``{"event": event, **fields}`` as one scrubbed JSON line."""
+    """Write ``{"event": event, **fields}`` as one scrubbed JSON line (None values left out)."""
     if not logger.isEnabledFor(level):
         return
-    kept = {
-        k: v
-        for k, v in fields.items()
-        if k in _VERBATIM and isinstance(v, str) and _VERBATIM[k].fullmatch(v)
-    }
-    line = scrub(
-        clean(
-            json.dumps(
-                {
-                    "event": event,
-                    **{k: v for k, v in fields.items() if v is not None and k not in kept},
-                },
-                ensure_ascii=False,
-                default=str,
-                separators=(",", ":"),
-            )
-        )
-    )
-    for name, value in kept.items():  # plain ASCII, checked above: appended without a scrub
-        line = f'{line[:-1]},"{name}":"{value}"}}'
+    shown = {"event": event}
+    kept = ""
+    for name, value in fields.items():
+        if value is None:
+            continue
+        verbatim = _VERBATIM.get(name)
+        if verbatim is not None and isinstance(value, str) and verbatim.fullmatch(value):
+            kept += f',"{name}":"{value}"'  # plain ASCII, checked: appended after the scrub
+        else:
+            shown[name] = value
+    line = scrub(clean(json.dumps(shown, ensure_ascii=False, default=str, separators=(",", ":"))))
+    if kept:
+        line = line[:-1] + kept + "}"
     # The record is made here, not by logger.log: that would walk the stack for the file and
     # line of every line (fields FC's log format does not show, and that would name this file).
     logger.handle(logger.makeRecord(LOGGER_NAME, level, __file__, 0, line, None, None))

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import AxnError, Kind, TransientFailureError
+from .frozen import evolve
 from .log import clean, scrub
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ class Outcome:
 
     def with_fields(self, **fields: Any) -> Outcome:
         """The same outcome with ``fields`` added to its body."""
-        return replace(self, body={**self.body, **fields}, text=None)
+        return evolve(self, body={**self.body, **fields}, text=None)
 
     @classmethod
     def from_error(cls, error: AxnError, request_id: str) -> Outcome:

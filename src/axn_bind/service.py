@@ -14,7 +14,6 @@ import re
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from . import idempotency as idem
@@ -22,6 +21,7 @@ from .budget import Budget
 from .config import Credentials, Settings, credentials_from
 from .dypls import DyplsClient
 from .errors import AxnError, ConfigurationError, RequestValidationError, UnexpectedError
+from .frozen import evolve
 from .idempotency import keys
 from .log import log, mask_phone
 from .mapping import FieldMap
@@ -296,7 +296,7 @@ class BindService:
         before its key was known (its identity is then the message, or the payload itself)."""
         if request is not None:
             identity = fingerprint(request)
-            return replace(
+            return evolve(
                 outcome, event=self._events(request, context, identity, failures)(outcome)
             )
         if outcome.result != "rejected" or not failures:
@@ -323,7 +323,7 @@ class BindService:
             request=known,
             upstream_request_id=outcome.upstream_request_id,
         )
-        return replace(outcome, event=event.text)
+        return evolve(outcome, event=event.text)
 
     def _call(
         self, request: BindRequest, creds: Credentials, budget: Budget, request_id: str

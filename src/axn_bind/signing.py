@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import os
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -44,7 +45,8 @@ def canonical_query(params: Mapping[str, str]) -> str:
 
 def utc_timestamp(now: datetime | None = None) -> str:
     """UTC time as ``yyyy-MM-ddTHH:mm:ssZ``."""
-    now = now or datetime.now(timezone.utc)
+    if now is None:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -116,9 +118,9 @@ def sign_v3(
         )
     )
     string_to_sign = "ACS3-HMAC-SHA256\n" + hashlib.sha256(canonical_request.encode()).hexdigest()
-    signature = hmac.new(
-        credentials.access_key_secret.encode(), string_to_sign.encode(), hashlib.sha256
-    ).hexdigest()
+    signature = hmac.digest(
+        credentials.access_key_secret.encode(), string_to_sign.encode(), "sha256"
+    ).hex()
     headers["authorization"] = (
         f"ACS3-HMAC-SHA256 Credential={credentials.access_key_id},"
         f"SignedHeaders={';'.join(signed)},Signature={signature}"
@@ -136,7 +138,7 @@ def v1_signature(method: str, params: Mapping[str, str], secret: str) -> str:
 
 
 def _v1_sign(string_to_sign: str, secret: str) -> str:
-    digest = hmac.new((secret + "&").encode(), string_to_sign.encode(), hashlib.sha1).digest()
+    digest = hmac.digest((secret + "&").encode(), string_to_sign.encode(), "sha1")
     return base64.b64encode(digest).decode()
 
 

@@ -21,7 +21,6 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 from ..errors import (
     AxnError,
@@ -30,6 +29,7 @@ from ..errors import (
     OutcomeUnknownError,
     UnexpectedError,
 )
+from ..frozen import evolve
 from ..log import log
 from ..outcome import KEEP, KEEP_UNKNOWN, Outcome, dump_body
 from .base import IdempotencyStore, Record
@@ -114,7 +114,7 @@ def run_once(
             PossibleOrphanAttemptId=attempt_of(previous),
         )
     event = event_of(outcome) if event_of is not None and outcome.record_as == KEEP else None
-    outcome = replace(outcome, record=key, event=event)
+    outcome = evolve(outcome, record=key, event=event)
     _finish(store, key, token, outcome, ttl_seconds)
     return outcome
 

@@ -13,8 +13,9 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
+from ..frozen import evolve
 from ..log import log
 from .base import Begin, IdempotencyStore, Outcome, Record, State, check_text
 
@@ -109,7 +110,7 @@ class MemoryStore(IdempotencyStore):
                 return True  # the same call repeated (the Redis backend may replay a lost reply)
             if entry.record.state is not State.IN_PROGRESS:
                 return False
-            entry.record = replace(
+            entry.record = evolve(
                 entry.record,
                 state=state,
                 response=response,
@@ -129,7 +130,7 @@ class MemoryStore(IdempotencyStore):
             if entry.record.event is None:
                 return False
             done = tuple(sorted(set(entry.record.announced) | set(targets)))
-            entry.record = replace(entry.record, announced=done)
+            entry.record = evolve(entry.record, announced=done)
             return True
 
     def _outbox_add(self, key: str) -> None:

@@ -7,9 +7,10 @@ only, to add up the time spent on the wire, so that the function's own overhead 
 time less that. ``--side sdk`` builds the official SDK client once and times
 ``bind_axn_extension_with_options`` (request model included) per call.
 
-In both, ``requests.adapters.HTTPAdapter.send`` (where the function's transport and the SDK's
-darabonba core, through ``Session.send``, both end) is wrapped the same way, so that the work
-outside the HTTP exchange can be compared side by side at one layer.
+In both, urllib3's ``HTTPConnectionPool.urlopen`` (where the function's transport and the SDK's
+darabonba core, through ``Session.send`` and requests' ``HTTPAdapter.send``, both end) is wrapped
+the same way, so that the work outside the HTTP exchange can be compared side by side at one
+layer.
 
 Commands arrive on stdin, one JSON line each, and each is answered with one JSON line on stdout:
 ``{"op": "run", "path": "direct"|"http"|"batch"|"sdk", "requests": [...]}`` →
@@ -34,12 +35,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # request -> (seconds, seconds of it in Transport.send or None where there is none)
 Call = Callable[[dict[str, str]], tuple[float, float | None]]
 
-_in_session_send = [0.0]  # seconds in HTTPAdapter.send during the current call
+_in_session_send = [0.0]  # seconds in HTTPConnectionPool.urlopen during the current call
 
 
-def _timed(owner: type, total: list[float]) -> None:
-    """Wrap ``owner.send`` so that every call adds its seconds to ``total[0]``."""
-    send = owner.send  # type: ignore[attr-defined]
+def _timed(owner: type, total: list[float], name: str = "send") -> None:
+    """Wrap ``owner.<name>`` so that every call adds its seconds to ``total[0]``."""
+    send = getattr(owner, name)
 
     def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -48,13 +49,13 @@ def _timed(owner: type, total: list[float]) -> None:
         finally:
             total[0] += time.perf_counter() - started
 
-    owner.send = timed  # type: ignore[attr-defined]
+    setattr(owner, name, timed)
 
 
 def _time_session_send() -> None:
-    from requests.adapters import HTTPAdapter
+    from urllib3.connectionpool import HTTPConnectionPool
 
-    _timed(HTTPAdapter, _in_session_send)
+    _timed(HTTPConnectionPool, _in_session_send, "urlopen")
 
 
 def _mns_batch(request: dict[str, str]) -> bytes:

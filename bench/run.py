@@ -516,7 +516,7 @@ class Bench:
         out: dict[str, Any] = {"n": n, "warmup": warmup, "block": block}
         for path, got in samples.items():
             entry: dict[str, Any] = {"seconds": latency(got["seconds"])}
-            # Both sides end in requests' HTTPAdapter.send: the work outside it, side by side.
+            # Both sides end in urllib3's HTTPConnectionPool.urlopen: the work outside it, side by side.
             entry["outside_session_send"] = latency(
                 [s - w for s, w in zip(got["seconds"], got["session"], strict=True)]
             )
@@ -768,7 +768,7 @@ def _warm_rows(results: dict[str, Any]) -> list[str]:
     ]
     da, sa = w["direct"]["outside_session_send"], w["sdk"]["outside_session_send"]
     rows.append(
-        "| warm bind, work outside requests' `HTTPAdapter.send` (where both sides' HTTP exchange "
+        "| warm bind, work outside urllib3's `HTTPConnectionPool.urlopen` (where both sides' HTTP exchange "
         f"ends), median / p99 | {_us(da['median'])} / {_us(da['p99'])} µs "
         f"| {_us(sa['median'])} / {_us(sa['p99'])} µs "
         f"| {w['ratio_outside_session_send']:.2f} | |"

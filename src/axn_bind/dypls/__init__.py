@@ -27,7 +27,7 @@ __all__ = ["DyplsClient", "RetryPolicy", "Transport", "Verdict"]
 
 
 class DyplsClient:
-    """One transport (one HTTP session) per instance, reused across warm invocations."""
+    """One transport (one connection pool) per instance, reused across warm invocations."""
 
     def __init__(
         self,

@@ -93,6 +93,8 @@ def _number(env: Mapping[str, str], name: str, low: float, high: float) -> float
 
 @dataclass(frozen=True)
 class Settings:
+    """Every setting of the function, read from the environment and checked once per instance."""
+
     pool_key: str
     endpoint: str
     signature_version: str
@@ -166,6 +168,8 @@ def _bind_fields() -> set[str]:
 
 @dataclass(frozen=True)
 class Credentials:
+    """An access key pair, with the STS token when the key is temporary."""
+
     access_key_id: str
     access_key_secret: str
     security_token: str | None = None

@@ -19,6 +19,8 @@ _MISSING = object()
 
 @dataclass(frozen=True)
 class FieldMap:
+    """AXN_FIELD_MAP, parsed: where each bind field is taken from in a foreign message."""
+
     paths: dict[str, tuple[str, ...]]  # target field -> path parts
     constants: dict[str, Any]
 

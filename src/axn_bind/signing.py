@@ -57,6 +57,8 @@ def new_nonce() -> str:
 
 @dataclass(frozen=True)
 class SignedRequest:
+    """A signed request, ready to send as it is."""
+
     method: str
     params: dict[str, str]
     headers: dict[str, str] = field(default_factory=dict)

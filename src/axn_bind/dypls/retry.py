@@ -12,6 +12,8 @@ from .classify import Verdict
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How many attempts, and how long to wait before the next one."""
+
     max_attempts: int  # DYPLS_MAX_ATTEMPTS
     backoff_base: float  # seconds; doubles per attempt, jittered in [½, 1]
     backoff_max: float  # seconds; also caps the gateway's own hint

@@ -40,6 +40,8 @@ NOT_STARTED, CONNECTING, CONNECTED, SENT = "not started", "connecting", "connect
 
 @dataclass(frozen=True)
 class Answered:
+    """A complete HTTP answer: any status, any body."""
+
     status: int
     headers: Mapping[str, str]  # names in lower case
     body: bytes
@@ -47,11 +49,15 @@ class Answered:
 
 @dataclass(frozen=True)
 class NotSent:
+    """Nothing of the request left this process: nothing can have been bound."""
+
     reason: str  # what failed, e.g. "connection refused", "TLS handshake failed"
 
 
 @dataclass(frozen=True)
 class NoAnswer:
+    """The request was sent, and no complete answer came back: a binding may exist."""
+
     reason: str
     timed_out: bool  # the deadline or the read timeout ended it (else the connection broke)
 

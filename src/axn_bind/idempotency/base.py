@@ -41,6 +41,8 @@ class Outcome(str, Enum):
 
 @dataclass(frozen=True)
 class Record:
+    """One key's record in the store: its state, owner and stored answer."""
+
     state: State
     fingerprint: str
     token: str  # owner of an IN_PROGRESS record (random per begin)
@@ -55,6 +57,8 @@ class Record:
 
 @dataclass(frozen=True)
 class Begin:
+    """What ``begin`` found: the key taken, or the record that holds it."""
+
     started: bool  # True: the caller owns the key (IN_PROGRESS with ``token``) and calls Dyplsapi
     token: str | None
     record: Record | None  # existing record if not started; the replaced one on a take-over

@@ -25,6 +25,8 @@ CAUSES = {
 
 @dataclass(frozen=True)
 class IdempotencyKey:
+    """The key a request is made idempotent by, and where it came from."""
+
     kind: str  # header | order | message | content
     value: str
 

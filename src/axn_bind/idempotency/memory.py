@@ -24,6 +24,8 @@ _SWEEP_EVERY = 60.0  # seconds between full scans for expired records
 
 @dataclass
 class _Entry:
+    """A record with its expiry."""
+
     record: Record
     expires_at: float
     previous: Record | None = None  # the record a take-over replaced (restored by ``release``)

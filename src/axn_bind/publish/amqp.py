@@ -95,12 +95,16 @@ class _Failure(Exception):
 
 @dataclass
 class _Opening:
+    """How the connection's opening ended."""
+
     done: bool = False
     error: BaseException | None = None
 
 
 @dataclass
 class _Publishing:
+    """One publish awaiting the broker's confirm."""
+
     tag: int
     done: bool = False
     nacked: bool = False
@@ -109,6 +113,8 @@ class _Publishing:
 
 @dataclass
 class _Address:
+    """AXN_PUBLISH_TO's amqp(s):// URL, parsed."""
+
     scheme: str
     host: str
     port: int

@@ -132,6 +132,8 @@ def answer_of(
 
 @dataclass(frozen=True)
 class Parsed:
+    """An fc:// or fc2:// target, parsed."""
+
     names: tuple[str, ...]  # (function,) or (service, function)
     name: str  # the target's name: scheme://names, no query
     qualifier: str | None

@@ -17,6 +17,8 @@ from .jsonload import b64decode, load_json
 
 @dataclass(frozen=True)
 class Record:
+    """One message of a batch: its identity and its payload, or why it cannot be read."""
+
     id: str | None  # message identity, e.g. "mns:C6DB60D1…"; None when the source gives none
     payload: Any = None
     error: AxnError | None = None
@@ -25,6 +27,8 @@ class Record:
 
 @dataclass(frozen=True)
 class Batch:
+    """The records of one event, each bound and reported on its own."""
+
     source: str  # "timer", "cloudevents", "mns-topic", "direct-batch"
     records: list[Record] = field(default_factory=list)
 

@@ -28,6 +28,8 @@ _INVOKE_PATH = re.compile(r"/20\d\d-\d\d-\d\d/functions/[^/]+/invocations/?")
 
 @dataclass(frozen=True)
 class HttpRequest:
+    """An HTTP trigger or API gateway request, as its adapter read it."""
+
     method: str
     path: str
     headers: dict[str, str]  # names in lower case

@@ -23,15 +23,23 @@ import io
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.util import Timeout
+# The deployed package leaves out charset_normalizer (tools/package.py, LEFT_OUT): requests
+# would only use it to guess the encoding of Response.text, which this client never reads. The
+# one warning requests gives at import when it is missing is expected, not news for the logs.
+warnings.filterwarnings(
+    "ignore", "Unable to find acceptable character detection dependency", module="requests"
+)
+
+import requests  # noqa: E402 - after the filter
+from requests.adapters import HTTPAdapter  # noqa: E402
+from urllib3.connection import HTTPConnection, HTTPSConnection  # noqa: E402
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool  # noqa: E402
+from urllib3.util import Timeout  # noqa: E402
 
 IDLE_SECONDS = 4.0  # pooled connections idle longer than this are not reused
 USER_AGENT = "axn-bind (python-requests)"

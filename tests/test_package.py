@@ -402,3 +402,11 @@ def test_in_place_build_for_s_deploy(tmp_path):
     before = stamp.stat().st_mtime_ns
     pkg.build(out=None, runtime="python3.10", in_place=True, src=src, quiet=True)
     assert stamp.stat().st_mtime_ns == before, "an unchanged build must not reinstall"
+    # Built by an older recipe, which left nothing out: rebuilt, and charset_normalizer goes.
+    (src / "python" / "charset_normalizer").mkdir()
+    old = json.loads(stamp.read_text(encoding="utf-8"))
+    del old["left_out"]
+    stamp.write_text(json.dumps(old), encoding="utf-8")
+    pkg.build(out=None, runtime="python3.10", in_place=True, src=src, quiet=True)
+    assert json.loads(stamp.read_text(encoding="utf-8"))["left_out"] == ["charset-normalizer"]
+    assert not list((src / "python").glob("charset_normalizer*"))

@@ -382,7 +382,7 @@ def build_deps(
             specs = [*specs, *extra]
         else:
             raise PackageError("The dependency set did not settle after 5 rounds.")
-        left_out = leave_out(scratch)
+        leave_out(scratch)
         prune(scratch, patterns, prefix=DEPS_DIR + "/")
         check_records(scratch)
         binaries = check_binaries(scratch, version)
@@ -391,7 +391,7 @@ def build_deps(
             "platform": PLATFORM,
             "requirements_sha256": requirements_digest(requirements),
             "binaries": binaries,
-            "left_out": left_out,
+            "left_out": _left_out_names(),
         }
         (scratch / STAMP).write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
         if deps.exists():
@@ -433,9 +433,15 @@ def is_current(deps: Path, requirements: Path, version: str) -> bool:
         stamp = json.loads((deps / STAMP).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return stamp.get("python_version") == version and stamp.get(
-        "requirements_sha256"
-    ) == requirements_digest(requirements)
+    return (
+        stamp.get("python_version") == version
+        and stamp.get("requirements_sha256") == requirements_digest(requirements)
+        and stamp.get("left_out") == _left_out_names()  # built by this recipe, not an older one
+    )
+
+
+def _left_out_names() -> list[str]:
+    return sorted(_canonical(name) for name in LEFT_OUT)
 
 
 def build(

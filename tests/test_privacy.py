@@ -98,3 +98,39 @@ def test_lone_surrogates_never_reach_an_answer(env, payload):
         assert any(w in body["Message"] for w in ("not valid Unicode", "OutOrderId", "PhoneNoA"))
     direct = call(payload.encode(), FcContext())
     json.dumps(direct, ensure_ascii=False).encode("utf-8")
+
+
+def test_the_reprs_of_settings_credentials_and_signed_requests_hold_no_secret():
+    """A repr can end up in a traceback or a debugger session: none shows a secret, a token,
+    the webhook secret or the signed text (which holds the parameters)."""
+    from axn_bind.config import Credentials, Settings, credentials_from
+    from axn_bind.signing import sign_v1, sign_v3
+
+    env = {
+        "DYPLS_ENDPOINT": "https://dyplsapi.aliyuncs.com",
+        "AXN_WEBHOOK_SECRET": "whsec_c2VjcmV0LXZhbHVlLWZvci1yZXByLXRlc3Q=",
+    }
+    settings = Settings.from_env(env)
+    creds = credentials_from(
+        {
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": DEFAULT_STS_ACCESS_KEY_ID,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": DEFAULT_STS_ACCESS_KEY_SECRET,
+            "ALIBABA_CLOUD_SECURITY_TOKEN": DEFAULT_STS_SECURITY_TOKEN,
+        }
+    )
+    params = {"PhoneNoA": "13912345678", "PoolKey": "FC100000000000001"}
+    common = {
+        "method": "POST",
+        "action": "BindAxnExtension",
+        "params": params,
+        "credentials": creds,
+    }
+    v3 = sign_v3(host="h", date="2030-01-01T00:00:00Z", nonce="n1", form=True, **common)
+    v1 = sign_v1(timestamp="2030-01-01T00:00:00Z", nonce="n2", **common)
+    shown = " ".join(map(repr, (settings, creds, v3, v1)))
+    assert "webhook_secret" not in shown and "c2VjcmV0" not in shown
+    for secret in (DEFAULT_STS_ACCESS_KEY_SECRET, DEFAULT_STS_SECURITY_TOKEN, "13912345678"):
+        assert secret not in shown
+    assert isinstance(settings, Settings) and isinstance(creds, Credentials)
+    # Held, only never shown: V3's canonical request has the token, V1's string to sign the number.
+    assert DEFAULT_STS_SECURITY_TOKEN in v3.signed_text and "13912345678" in v1.signed_text

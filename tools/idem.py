@@ -16,7 +16,6 @@ left a binding.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 
@@ -64,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         if record is None:
             print(json.dumps({"record": None}))
             return 1
-        out = dataclasses.asdict(record)
+        out = record._asdict()
         out["state"] = record.state.value
         out.pop("token", None)
         print(json.dumps({"record": out}, ensure_ascii=False, indent=2))

@@ -9,8 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
@@ -91,8 +90,7 @@ def _number(env: Mapping[str, str], name: str, low: float, high: float) -> float
     return value
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Every setting of the function, read from the environment and checked once per instance."""
 
     pool_key: str
@@ -112,9 +110,13 @@ class Settings:
     direct_async: bool
     enforce_durability: bool
     publish_to: tuple[str, ...] = ()
-    webhook_secret: str = field(default="", repr=False)
+    webhook_secret: str = ""  # never shown: see __repr__
     publish_timeout: float = 5.0
     sweep_grace: float = 300.0
+
+    def __repr__(self) -> str:
+        shown = (f"{k}={v!r}" for k, v in self._asdict().items() if k != "webhook_secret")
+        return f"Settings({', '.join(shown)})"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -166,8 +168,7 @@ def _bind_fields() -> set[str]:
     return set(BindRequest.model_fields)
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(NamedTuple):
     """An access key pair, with the STS token when the key is temporary."""
 
     access_key_id: str

@@ -9,16 +9,14 @@ message; HTTP requests and direct invocations are never mapped.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ConfigurationError, RequestValidationError
 
 _MISSING = object()
 
 
-@dataclass(frozen=True)
-class FieldMap:
+class FieldMap(NamedTuple):
     """AXN_FIELD_MAP, parsed: where each bind field is taken from in a foreign message."""
 
     paths: dict[str, tuple[str, ...]]  # target field -> path parts

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import AxnError, Kind, TransientFailureError
-from .frozen import evolve
 from .log import clean, scrub
 
 if TYPE_CHECKING:
@@ -39,14 +39,13 @@ def dump_body(body: dict[str, Any]) -> str:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """One bind request's result, in the Dyplsapi response shape. ``kind`` is None when bound."""
 
     status: int
     body: dict[str, Any]
     kind: Kind | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = MappingProxyType({})
     text: str | None = None  # exact body text of a replay
     replayed: bool = False
     upstream_request_id: str | None = None  # Dyplsapi's RequestId, when the call reached it
@@ -86,7 +85,7 @@ class Outcome:
 
     def with_fields(self, **fields: Any) -> Outcome:
         """The same outcome with ``fields`` added to its body."""
-        return evolve(self, body={**self.body, **fields}, text=None)
+        return self._replace(body={**self.body, **fields}, text=None)
 
     @classmethod
     def from_error(cls, error: AxnError, request_id: str) -> Outcome:

@@ -21,7 +21,6 @@ from .budget import Budget
 from .config import Credentials, Settings, credentials_from
 from .dypls import DyplsClient
 from .errors import AxnError, ConfigurationError, RequestValidationError, UnexpectedError
-from .frozen import evolve
 from .idempotency import keys
 from .log import log, mask_phone
 from .mapping import FieldMap
@@ -296,8 +295,8 @@ class BindService:
         before its key was known (its identity is then the message, or the payload itself)."""
         if request is not None:
             identity = fingerprint(request)
-            return evolve(
-                outcome, event=self._events(request, context, identity, failures)(outcome)
+            return outcome._replace(
+                event=self._events(request, context, identity, failures)(outcome)
             )
         if outcome.result != "rejected" or not failures:
             return outcome
@@ -323,7 +322,7 @@ class BindService:
             request=known,
             upstream_request_id=outcome.upstream_request_id,
         )
-        return evolve(outcome, event=event.text)
+        return outcome._replace(event=event.text)
 
     def _call(
         self, request: BindRequest, creds: Credentials, budget: Budget, request_id: str

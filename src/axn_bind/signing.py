@@ -16,8 +16,9 @@ import os
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from types import MappingProxyType
+from typing import NamedTuple
 from urllib.parse import quote
 
 from .config import Credentials
@@ -55,22 +56,24 @@ def new_nonce() -> str:
     return os.urandom(16).hex()
 
 
-@dataclass(frozen=True)
-class SignedRequest:
+class SignedRequest(NamedTuple):
     """A signed request, ready to send as it is."""
 
     method: str
     params: dict[str, str]
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = MappingProxyType({})
     body: bytes = b""
     # What the signature covers (V3's canonical request, V1's string to sign), for a DEBUG line
     # after a rejected signature; it holds the parameters and any token: see masked_signed_text.
-    signed_text: str = field(default="", repr=False)
+    signed_text: str = ""  # never shown: see __repr__
 
     @property
     def target(self) -> str:
         """The path and query to send: ``/`` alone when the parameters are in the body."""
         return f"/?{canonical_query(self.params)}" if self.params else "/"
+
+    def __repr__(self) -> str:  # the signed text holds the parameters and any token
+        return f"SignedRequest(method={self.method!r}, target=..., body={len(self.body)} bytes)"
 
 
 def sign_v3(

@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 from ..budget import Budget
 from ..config import Credentials, Settings
-from ..frozen import evolve
 from ..log import log
 from ..signing import SignedRequest, masked_signed_text, new_nonce, sign_v1, sign_v3, utc_timestamp
 from . import codes
@@ -93,8 +92,7 @@ class DyplsClient:
             )
             # The attempt's own name, for matching against Dyplsapi's records when no RequestId
             # came back: the signature nonce and the signing time (as sent).
-            verdict = evolve(
-                classify(exchange),
+            verdict = classify(exchange)._replace(
                 attempt=f"{nonce}@{when}",
                 attempts=attempt,
                 upstream_ms=round((budget.now() - started) * 1000),

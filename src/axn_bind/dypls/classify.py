@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import Kind
 from ..log import scrub
@@ -28,8 +27,7 @@ _ECHO = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """The meaning of one exchange. ``kind`` is None for a binding."""
 
     kind: Kind | None

@@ -4,13 +4,12 @@ idempotency record. Business codes arrive on HTTP 200; gateway codes on 4xx/5xx.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import Kind
 
 
-@dataclass(frozen=True)
-class CodeClass:
+class CodeClass(NamedTuple):
     """How an upstream code is handled."""
 
     status: int  # the HTTP status this function answers with

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..budget import Budget
 from .classify import Verdict
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     """How many attempts, and how long to wait before the next one."""
 
     max_attempts: int  # DYPLS_MAX_ATTEMPTS

@@ -25,8 +25,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 # The deployed package leaves out charset_normalizer (tools/package.py, LEFT_OUT): requests
 # would only use it to guess the encoding of Response.text, which this client never reads. The
@@ -46,8 +45,7 @@ USER_AGENT = "axn-bind (python-requests)"
 NOT_STARTED, CONNECTING, CONNECTED, SENT = "not started", "connecting", "connected", "sent"
 
 
-@dataclass(frozen=True)
-class Answered:
+class Answered(NamedTuple):
     """A complete HTTP answer: any status, any body."""
 
     status: int
@@ -55,15 +53,13 @@ class Answered:
     body: bytes
 
 
-@dataclass(frozen=True)
-class NotSent:
+class NotSent(NamedTuple):
     """Nothing of the request left this process: nothing can have been bound."""
 
     reason: str  # what failed, e.g. "connection refused", "TLS handshake failed"
 
 
-@dataclass(frozen=True)
-class NoAnswer:
+class NoAnswer(NamedTuple):
     """The request was sent, and no complete answer came back: a binding may exist."""
 
     reason: str

@@ -7,8 +7,8 @@ import math
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 from ..errors import AxnError, Kind
 
@@ -39,8 +39,7 @@ class Outcome(str, Enum):
         return self in (Outcome.STARTED, Outcome.TAKEN_OVER)
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """One key's record in the store: its state, owner and stored answer."""
 
     state: State
@@ -55,8 +54,7 @@ class Record:
     announced: tuple[str, ...] = ()  # the targets that have received ``event``, sorted
 
 
-@dataclass(frozen=True)
-class Begin:
+class Begin(NamedTuple):
     """What ``begin`` found: the key taken, or the record that holds it."""
 
     started: bool  # True: the caller owns the key (IN_PROGRESS with ``token``) and calls Dyplsapi

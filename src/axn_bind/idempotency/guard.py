@@ -29,7 +29,6 @@ from ..errors import (
     OutcomeUnknownError,
     UnexpectedError,
 )
-from ..frozen import evolve
 from ..log import log
 from ..outcome import KEEP, KEEP_UNKNOWN, Outcome, dump_body
 from .base import IdempotencyStore, Record
@@ -114,7 +113,7 @@ def run_once(
             PossibleOrphanAttemptId=attempt_of(previous),
         )
     event = event_of(outcome) if event_of is not None and outcome.record_as == KEEP else None
-    outcome = evolve(outcome, record=key, event=event)
+    outcome = outcome._replace(record=key, event=event)
     _finish(store, key, token, outcome, ttl_seconds)
     return outcome
 

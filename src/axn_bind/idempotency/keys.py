@@ -9,7 +9,7 @@ key that leaks nothing to whoever lists them.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from typing import NamedTuple
 
 KEY_PREFIX = "axn:idem:"
 MAX_HEADER_KEY = 255
@@ -23,8 +23,7 @@ CAUSES = {
 }
 
 
-@dataclass(frozen=True)
-class IdempotencyKey:
+class IdempotencyKey(NamedTuple):
     """The key a request is made idempotent by, and where it came from."""
 
     kind: str  # header | order | message | content

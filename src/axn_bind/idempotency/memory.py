@@ -13,22 +13,20 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from ..frozen import evolve
 from ..log import log
 from .base import Begin, IdempotencyStore, Outcome, Record, State, check_text
 
 _SWEEP_EVERY = 60.0  # seconds between full scans for expired records
 
 
-@dataclass
 class _Entry:
-    """A record with its expiry."""
+    """A record with its expiry, and the record a take-over replaced (restored by ``release``)."""
 
-    record: Record
-    expires_at: float
-    previous: Record | None = None  # the record a take-over replaced (restored by ``release``)
+    __slots__ = ("expires_at", "previous", "record")
+
+    def __init__(self, record: Record, expires_at: float, previous: Record | None = None) -> None:
+        self.record, self.expires_at, self.previous = record, expires_at, previous
 
 
 class MemoryStore(IdempotencyStore):
@@ -112,8 +110,7 @@ class MemoryStore(IdempotencyStore):
                 return True  # the same call repeated (the Redis backend may replay a lost reply)
             if entry.record.state is not State.IN_PROGRESS:
                 return False
-            entry.record = evolve(
-                entry.record,
+            entry.record = entry.record._replace(
                 state=state,
                 response=response,
                 status=status,
@@ -132,7 +129,7 @@ class MemoryStore(IdempotencyStore):
             if entry.record.event is None:
                 return False
             done = tuple(sorted(set(entry.record.announced) | set(targets)))
-            entry.record = evolve(entry.record, announced=done)
+            entry.record = entry.record._replace(announced=done)
             return True
 
     def _outbox_add(self, key: str) -> None:

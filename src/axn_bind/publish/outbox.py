@@ -19,7 +19,6 @@ from typing import Any
 from ..budget import Budget
 from ..config import Settings
 from ..errors import AxnError, ConfigurationError, PublishError
-from ..frozen import evolve
 from ..idempotency import IdempotencyStore, State
 from ..log import log
 from ..outcome import Outcome
@@ -113,7 +112,7 @@ class Announcer:
             delivered=delivered or None,
             failed=[f.target for f in failures] or None,
         )
-        outcome = evolve(outcome, announced=announced)
+        outcome = outcome._replace(announced=announced)
         return outcome.with_fields(Announced=False) if failures else outcome
 
     def sweep(self, budget: Budget) -> dict[str, Any]:

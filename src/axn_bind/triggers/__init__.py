@@ -8,8 +8,7 @@ request. Shapes this function does not serve are named in an UnsupportedEventErr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import AxnError, MalformedRequestError, UnsupportedEventError
 from ..log import shown
@@ -21,15 +20,13 @@ from .jsonload import b64decode, load_json
 MAX_EVENT_BYTES = 32 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class DirectRequest:
+class DirectRequest(NamedTuple):
     """A bind request sent as the whole payload (InvokeFunction, ``s invoke``, SDK)."""
 
     payload: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class SweepRequest:
+class SweepRequest(NamedTuple):
     """``{"action": "sweep"}`` (the timer's payload, or a direct invocation): republish the
     outcomes still unannounced after the grace period."""
 

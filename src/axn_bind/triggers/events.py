@@ -7,16 +7,14 @@ the payload unreadable, so one bad message never blocks the others.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import AxnError, MalformedRequestError
 from ..log import shown
 from .jsonload import b64decode, load_json
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """One message of a batch: its identity and its payload, or why it cannot be read."""
 
     id: str | None  # message identity, e.g. "mns:C6DB60D1…"; None when the source gives none
@@ -25,12 +23,11 @@ class Record:
     foreign: bool = True  # True for messages from queues/buses/timers: the field mapping applies
 
 
-@dataclass(frozen=True)
-class Batch:
+class Batch(NamedTuple):
     """The records of one event, each bound and reported on its own."""
 
     source: str  # "timer", "cloudevents", "mns-topic", "direct-batch"
-    records: list[Record] = field(default_factory=list)
+    records: list[Record]
 
 
 # ---------------------------------------------------------------------------------------------

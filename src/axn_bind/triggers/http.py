@@ -7,8 +7,7 @@ Each adapter has a cheap ``matches`` check and turns the event into an :class:`H
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from ..errors import (
@@ -26,8 +25,7 @@ _JSON_TYPES = ("", "application/json", "text/plain", "application/octet-stream")
 _INVOKE_PATH = re.compile(r"/20\d\d-\d\d-\d\d/functions/[^/]+/invocations/?")
 
 
-@dataclass(frozen=True)
-class HttpRequest:
+class HttpRequest(NamedTuple):
     """An HTTP trigger or API gateway request, as its adapter read it."""
 
     method: str

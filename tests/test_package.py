@@ -402,11 +402,19 @@ def test_in_place_build_for_s_deploy(tmp_path):
     before = stamp.stat().st_mtime_ns
     pkg.build(out=None, runtime="python3.10", in_place=True, src=src, quiet=True)
     assert stamp.stat().st_mtime_ns == before, "an unchanged build must not reinstall"
-    # Built by an older recipe, which left nothing out: rebuilt, and charset_normalizer goes.
-    (src / "python" / "charset_normalizer").mkdir()
-    old = json.loads(stamp.read_text(encoding="utf-8"))
-    del old["left_out"]
-    stamp.write_text(json.dumps(old), encoding="utf-8")
-    pkg.build(out=None, runtime="python3.10", in_place=True, src=src, quiet=True)
-    assert json.loads(stamp.read_text(encoding="utf-8"))["left_out"] == ["charset-normalizer"]
     assert not list((src / "python").glob("charset_normalizer*"))
+
+
+def test_a_package_built_by_an_older_recipe_is_not_current(tmp_path):
+    """A stamp from before charset-normalizer was left out makes the next build reinstall."""
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("requests==2.34.2\n", encoding="utf-8")
+    deps = tmp_path / "python"
+    deps.mkdir()
+    stamp = {"python_version": "3.10", "requirements_sha256": pkg.requirements_digest(requirements)}
+    (deps / pkg.STAMP).write_text(json.dumps(stamp), encoding="utf-8")
+    assert not pkg.is_current(deps, requirements, "3.10")
+    stamp["left_out"] = ["charset-normalizer"]
+    (deps / pkg.STAMP).write_text(json.dumps(stamp), encoding="utf-8")
+    assert pkg.is_current(deps, requirements, "3.10")
+    assert not pkg.is_current(deps, requirements, "3.12")

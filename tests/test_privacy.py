@@ -103,12 +103,14 @@ def test_lone_surrogates_never_reach_an_answer(env, payload):
 def test_the_reprs_of_settings_credentials_and_signed_requests_hold_no_secret():
     """A repr can end up in a traceback or a debugger session: none shows a secret, a token,
     the webhook secret or the signed text (which holds the parameters)."""
-    from axn_bind.config import Credentials, Settings, credentials_from
+    from axn_bind.config import Settings, credentials_from
     from axn_bind.signing import sign_v1, sign_v3
 
     env = {
         "DYPLS_ENDPOINT": "https://dyplsapi.aliyuncs.com",
         "AXN_WEBHOOK_SECRET": "whsec_c2VjcmV0LXZhbHVlLWZvci1yZXByLXRlc3Q=",
+        "AXN_IDEMPOTENCY_URL": "rediss://default:redis-pass-123@r-x.redis.rds.aliyuncs.com:6380/0",
+        "AXN_PUBLISH_TO": "https://hooks.example.com/orders?token=hook-token-456",
     }
     settings = Settings.from_env(env)
     creds = credentials_from(
@@ -131,6 +133,7 @@ def test_the_reprs_of_settings_credentials_and_signed_requests_hold_no_secret():
     assert "webhook_secret" not in shown and "c2VjcmV0" not in shown
     for secret in (DEFAULT_STS_ACCESS_KEY_SECRET, DEFAULT_STS_SECURITY_TOKEN, "13912345678"):
         assert secret not in shown
-    assert isinstance(settings, Settings) and isinstance(creds, Credentials)
+    assert "redis-pass-123" not in shown and "hook-token-456" not in shown
+    assert "rediss://r-x.redis.rds.aliyuncs.com" in shown  # still says where
     # Held, only never shown: V3's canonical request has the token, V1's string to sign the number.
     assert DEFAULT_STS_SECURITY_TOKEN in v3.signed_text and "13912345678" in v1.signed_text

@@ -110,13 +110,17 @@ class Settings(NamedTuple):
     direct_async: bool
     enforce_durability: bool
     publish_to: tuple[str, ...] = ()
-    webhook_secret: str = ""  # never shown: see __repr__
+    webhook_secret: str = ""  # never shown (__repr__)
     publish_timeout: float = 5.0
     sweep_grace: float = 300.0
 
     def __repr__(self) -> str:
-        shown = (f"{k}={v!r}" for k, v in self._asdict().items() if k != "webhook_secret")
-        return f"Settings({', '.join(shown)})"
+        """Never a secret: no webhook secret, and URLs (a Redis password, a token in a webhook's
+        query) shown as scheme://host only."""
+        shown = {**self._asdict(), "idempotency_url": _origin(self.idempotency_url)}
+        shown["publish_to"] = tuple(_origin(url) for url in self.publish_to)
+        del shown["webhook_secret"]
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -160,6 +164,14 @@ class Settings(NamedTuple):
             publish_timeout=_number(env, "AXN_PUBLISH_TIMEOUT_MS", 100, 60_000) / 1000,
             sweep_grace=_number(env, "AXN_SWEEP_GRACE_SECONDS", 0, 86_400),
         )
+
+
+def _origin(url: str) -> str:
+    """``scheme://host`` of ``url``: no user, password, path or query."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}"
 
 
 def _bind_fields() -> set[str]:

@@ -49,7 +49,7 @@ _ALWAYS_SKIP = ("__pycache__", "*.pyc", "*.pyo", ".pytest_cache", ".ruff_cache",
 # Response.text; the function reads bytes and parses JSON, and without it requests takes UTF-8.
 # Leaving it out saves about 21 ms and 2.6 MB of `import requests` on python3.10;
 # axn_bind.dypls.transport silences the one warning requests gives for it at import.
-LEFT_OUT = {"charset-normalizer": "requests' Response.text encoding guess, never used"}
+LEFT_OUT = ("charset-normalizer",)
 
 
 class PackageError(RuntimeError):
@@ -265,15 +265,9 @@ def missing_requirements(deps: Path, version: str) -> list[str]:
     installed: set[str] = set()
     requires: list[tuple[str, str]] = []
     for meta in deps.glob("*.dist-info/METADATA"):
-        name = ""
-        for line in meta.read_text(encoding="utf-8", errors="replace").splitlines():
-            if not line.strip():
-                break  # the headers end at the first blank line
-            key, _, value = line.partition(":")
-            if key == "Name":
-                name = value.strip()
-            elif key == "Requires-Dist":
-                requires.append((name, value.strip()))
+        headers = _headers(meta)
+        name = next((v for k, v in headers if k == "Name"), "")
+        requires += [(name, v) for k, v in headers if k == "Requires-Dist"]
         installed.add(_canonical(name))
     missing: dict[str, str] = {}
     for owner, spec in requires:
@@ -311,41 +305,46 @@ def check_binaries(deps: Path, version: str) -> list[str]:
     return found
 
 
-def leave_out(deps: Path, names: dict[str, str] = LEFT_OUT) -> list[str]:
-    """Remove the distributions ``names`` (every file their RECORD lists, and their dist-info)
-    from ``deps``; returns the names removed."""
-    removed = []
+def _headers(meta: Path) -> list[tuple[str, str]]:
+    """The ``Key: value`` headers of a distribution's METADATA (they end at the first blank)."""
+    out = []
+    for line in meta.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            break
+        key, _, value = line.partition(":")
+        out.append((key, value.strip()))
+    return out
+
+
+def _record_files(record: Path) -> list[str]:
+    """The files a distribution's RECORD lists, relative to the install directory."""
+    lines = record.read_text(encoding="utf-8").splitlines()
+    files = [line.rsplit(",", 2)[0].strip('"') for line in lines]
+    return [f for f in files if f and not f.startswith(("../", "/"))]
+
+
+def leave_out(deps: Path) -> None:
+    """Remove the distributions named in LEFT_OUT from ``deps``: every file their RECORD lists,
+    then their dist-info."""
     for record in sorted(deps.glob("*.dist-info/RECORD")):
-        meta = record.parent / "METADATA"
-        name = next(
-            (
-                line.partition(":")[2].strip()
-                for line in meta.read_text(encoding="utf-8", errors="replace").splitlines()
-                if line.startswith("Name:")
-            ),
-            "",
-        )
-        if _canonical(name) not in {_canonical(n) for n in names}:
+        name = next((v for k, v in _headers(record.parent / "METADATA") if k == "Name"), "")
+        if _canonical(name) not in _left_out_names():
             continue
-        files = [line.rsplit(",", 2)[0].strip('"') for line in record.read_text().splitlines()]
-        files = [f for f in files if f and not f.startswith(("../", "/"))]
+        files = _record_files(record)
         for rel in files:
             (deps / rel).unlink(missing_ok=True)
         for top in {Path(rel).parts[0] for rel in files}:
             if (deps / top).is_dir() and not any(f.is_file() for f in (deps / top).rglob("*")):
                 shutil.rmtree(deps / top)  # nothing but emptied directories is left in it
         shutil.rmtree(record.parent, ignore_errors=True)
-        removed.append(_canonical(name))
-    return removed
 
 
 def check_records(deps: Path) -> None:
     """PackageError if pruning removed a file that an installed distribution lists as its own."""
     lost = []
     for record in sorted(deps.glob("*.dist-info/RECORD")):
-        for line in record.read_text(encoding="utf-8").splitlines():
-            rel = line.rsplit(",", 2)[0].strip('"')
-            if not rel or rel.startswith(("../", "/", "bin/")) or "__pycache__" in rel:
+        for rel in _record_files(record):
+            if rel.startswith("bin/") or "__pycache__" in rel:
                 continue
             if not (deps / rel).exists():
                 lost.append(rel)

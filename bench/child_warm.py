@@ -14,7 +14,7 @@ layer.
 
 Commands arrive on stdin, one JSON line each, and each is answered with one JSON line on stdout:
 ``{"op": "run", "path": "direct"|"http"|"batch"|"sdk", "requests": [...]}`` →
-``{"seconds": [...], "wire": [...], "session": [...]}``; ``{"op": "quit"}`` ends the process.
+``{"seconds": [...], "wire": [...], "urlopen": [...]}``; ``{"op": "quit"}`` ends the process.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # request -> (seconds, seconds of it in Transport.send or None where there is none)
 Call = Callable[[dict[str, str]], tuple[float, float | None]]
 
-_in_session_send = [0.0]  # seconds in HTTPConnectionPool.urlopen during the current call
+_in_urlopen = [0.0]  # seconds in HTTPConnectionPool.urlopen during the current call
 
 
 def _timed(owner: type, total: list[float], name: str = "send") -> None:
@@ -52,10 +52,10 @@ def _timed(owner: type, total: list[float], name: str = "send") -> None:
     setattr(owner, name, timed)
 
 
-def _time_session_send() -> None:
+def _time_urlopen() -> None:
     from urllib3.connectionpool import HTTPConnectionPool
 
-    _timed(HTTPConnectionPool, _in_session_send, "urlopen")
+    _timed(HTTPConnectionPool, _in_urlopen, "urlopen")
 
 
 def _mns_batch(request: dict[str, str]) -> bytes:
@@ -87,12 +87,12 @@ def project_calls(code: Path) -> dict[str, Call]:
 
     wire = [0.0]
     _timed(transport.Transport, wire)
-    _time_session_send()
+    _time_urlopen()
     index.initialize(FcContext())
 
     def serve(event: bytes, ok: Callable[[Any], bool]) -> tuple[float, float]:
         context = FcContext()
-        wire[0] = _in_session_send[0] = 0.0
+        wire[0] = _in_urlopen[0] = 0.0
         started = time.perf_counter()
         out = index.handler(event, context)
         elapsed = time.perf_counter() - started
@@ -126,10 +126,10 @@ def sdk_calls() -> dict[str, Call]:
         )
     )
     runtime = util_models.RuntimeOptions()
-    _time_session_send()
+    _time_urlopen()
 
     def call(request: dict[str, str]) -> tuple[float, float | None]:
-        _in_session_send[0] = 0.0
+        _in_urlopen[0] = 0.0
         started = time.perf_counter()
         response = client.bind_axn_extension_with_options(
             models.BindAxnExtensionRequest(
@@ -162,13 +162,13 @@ def main() -> None:
         call = calls[command["path"]]
         seconds: list[float] = []
         wire: list[float | None] = []
-        session: list[float] = []
+        urlopen: list[float] = []
         for request in command["requests"]:
             elapsed, on_wire = call(request)
             seconds.append(elapsed)
             wire.append(on_wire)
-            session.append(_in_session_send[0])
-        print(json.dumps({"seconds": seconds, "wire": wire, "session": session}), flush=True)
+            urlopen.append(_in_urlopen[0])
+        print(json.dumps({"seconds": seconds, "wire": wire, "urlopen": urlopen}), flush=True)
 
 
 if __name__ == "__main__":

@@ -493,7 +493,7 @@ class Bench:
                     for start in range(0, warmup, block):
                         run(side, path, min(block, warmup - start))
                 samples: dict[str, dict[str, list]] = {
-                    p: {"seconds": [], "wire": [], "session": []} for _, p in lanes
+                    p: {"seconds": [], "wire": [], "urlopen": []} for _, p in lanes
                 }
                 for i, start in enumerate(range(0, n, block)):
                     count = min(block, n - start)
@@ -501,7 +501,7 @@ class Bench:
                         got = run(side, path, count)
                         samples[path]["seconds"] += got["seconds"]
                         samples[path]["wire"] += got["wire"]
-                        samples[path]["session"] += got["session"]
+                        samples[path]["urlopen"] += got["urlopen"]
             finally:
                 for child in children.values():
                     if child.poll() is None and child.stdin is not None:
@@ -517,8 +517,8 @@ class Bench:
         for path, got in samples.items():
             entry: dict[str, Any] = {"seconds": latency(got["seconds"])}
             # Both sides end in urllib3's HTTPConnectionPool.urlopen: the work outside it, side by side.
-            entry["outside_session_send"] = latency(
-                [s - w for s, w in zip(got["seconds"], got["session"], strict=True)]
+            entry["outside_urlopen"] = latency(
+                [s - w for s, w in zip(got["seconds"], got["urlopen"], strict=True)]
             )
             if path != "sdk":
                 entry["wire"] = latency(got["wire"])
@@ -527,8 +527,8 @@ class Bench:
             out[path] = entry
         a, b = out["direct"]["seconds"], out["sdk"]["seconds"]
         out["ratio"] = {"median": a["median"] / b["median"], "p99": a["p99"] / b["p99"]}
-        a, b = out["direct"]["outside_session_send"], out["sdk"]["outside_session_send"]
-        out["ratio_outside_session_send"] = a["median"] / b["median"]
+        a, b = out["direct"]["outside_urlopen"], out["sdk"]["outside_urlopen"]
+        out["ratio_outside_urlopen"] = a["median"] / b["median"]
         return out
 
     @staticmethod
@@ -766,12 +766,12 @@ def _warm_rows(results: dict[str, Any]) -> list[str]:
         f"{_ms(s['p99'], 2)} ms | **{w['ratio']['median']:.2f}** (p99 {w['ratio']['p99']:.2f}) "
         f"| {_target(results, 'warm_ratio')} |"
     ]
-    da, sa = w["direct"]["outside_session_send"], w["sdk"]["outside_session_send"]
+    da, sa = w["direct"]["outside_urlopen"], w["sdk"]["outside_urlopen"]
     rows.append(
         "| warm bind, work outside urllib3's `HTTPConnectionPool.urlopen` (where both sides' HTTP exchange "
         f"ends), median / p99 | {_us(da['median'])} / {_us(da['p99'])} µs "
         f"| {_us(sa['median'])} / {_us(sa['p99'])} µs "
-        f"| {w['ratio_outside_session_send']:.2f} | |"
+        f"| {w['ratio_outside_urlopen']:.2f} | |"
     )
     for path, label in (
         ("http", "HTTP trigger event"),

@@ -279,7 +279,7 @@ def test_a_connection_dropped_after_sending_is_unknown_and_names_the_record_to_c
     refused = rig.bind(order())
     assert refused.code == "OutcomeUnknown"
     key = record_key("axn-bind", DEFAULT_POOL_KEY, IdempotencyKey("order", "DD-1"))
-    assert key in refused.body["Message"] and "this OutOrderId" in refused.body["Message"]
+    assert key in refused.body["Message"] and "OutOrderId 'DD-1'" in refused.body["Message"]
 
 
 def test_reexecute_binds_again_and_reports_the_possible_orphan():

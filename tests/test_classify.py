@@ -47,12 +47,13 @@ ROWS = [
     # business codes (HTTP 200) from the reference table
     # nothing bound, and the same request can succeed later: never frozen in a record
     (business("isv.NO_AVAILABLE_NUMBER"), A, "isv.NO_AVAILABLE_NUMBER", 503, False),
+    # Expiration passed the function's own check: the clocks disagree (never frozen either)
+    (business("isv.EXPIRE_DATE_ILLEGAL"), A, "isv.EXPIRE_DATE_ILLEGAL", 503, False),
     (business("isv.BIND_CONFLICT"), R, "isv.BIND_CONFLICT", 409, False),
     (business("isv.FLOW_LIMIT"), T, "isv.FLOW_LIMIT", 429, True),
     *[
         (business(code), R, code, 400, False)
         for code in (
-            "isv.EXPIRE_DATE_ILLEGAL",
             "isv.MOBILE_NUMBER_ILLEGAL",
             "isv.INVALID_PARAMETERS",
             "isv.ILLEGAL_ARGUMENT",

@@ -174,7 +174,6 @@ def test_same_field_in_query_and_body_is_400():
 @pytest.mark.parametrize(
     "code",
     [
-        "isv.EXPIRE_DATE_ILLEGAL",
         "isv.MOBILE_NUMBER_ILLEGAL",
         "isv.INVALID_PARAMETERS",
         "isv.ILLEGAL_ARGUMENT",
@@ -207,7 +206,23 @@ def test_expiration_checked_upstream_in_shanghai_time(emulator):
     # The emulator's clock runs 5 minutes ahead: a 3-minute expiry passes locally, fails upstream.
     emulator.set_clock_offset(300)
     status, _, body = post({"PhoneNoA": "13900000000", "TtlSeconds": 180})
-    assert (status, body["Code"]) == (400, "isv.EXPIRE_DATE_ILLEGAL")
+    assert (status, body["Code"]) == (503, "isv.EXPIRE_DATE_ILLEGAL")
+    assert "Nothing was bound" in body["Message"] and "clock" in body["Message"]
+
+
+def test_a_clock_skew_refusal_is_not_kept_and_binds_once_the_clocks_agree(emulator):
+    """Dyplsapi refuses an Expiration this function judged far enough ahead: the clocks disagree
+    and nothing was bound. The key is released, so the same request binds after the fix instead
+    of replaying the refusal for the record's lifetime."""
+    emulator.set_clock_offset(300)
+    request = {"PhoneNoA": "13900000000", "TtlSeconds": 180, "OutOrderId": "DD-skew"}
+    status, _, body = post(request, headers={"Idempotency-Key": "k-skew"})
+    assert (status, body["Code"]) == (503, "isv.EXPIRE_DATE_ILLEGAL")
+    emulator.set_clock_offset(0)
+    status, headers, body = post(request, headers={"Idempotency-Key": "k-skew"})
+    assert (status, body["Code"]) == (200, "OK")
+    assert "Idempotent-Replayed" not in headers
+    assert len(bind_calls(emulator)) == 2
 
 
 def test_bind_conflict_is_409(emulator):

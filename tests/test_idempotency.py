@@ -84,7 +84,9 @@ def test_a_reused_key_is_named_by_what_the_caller_sent(store, emulator):
     order = {**REQ, "OutOrderId": "DD-named"}
     post(order)
     _, _, body = post({**order, "PhoneNoA": "13900000009"})
-    assert body["Message"].startswith("This OutOrderId (in this pool) was already used")
+    assert body["Message"].startswith(
+        "OutOrderId 'DD-named' (in this pool) is already bound with other data"
+    )
     call(mns_batch("13900000031"))
     [record] = call(mns_batch("13900000032"))["Records"]
     assert record["Message"].startswith("This message (its identity) was already used")

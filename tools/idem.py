@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     store = open_store(args.url)
     try:
         if args.action == "clear":
-            print(json.dumps({"cleared": store.clear(hashed)}))
+            cleared = store.clear(hashed)
+            store.outbox_remove(hashed)  # a cleared record owes no announcement
+            print(json.dumps({"cleared": cleared}))
             return 0
         record = store.get(hashed)
         if record is None:

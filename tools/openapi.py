@@ -119,6 +119,16 @@ class SuccessBody(_Answer):
 
     Code: Literal["OK"]
     SecretBindDTO: SecretBindDTO
+    Expiration: str = pydantic.Field(
+        default=None,
+        description="when the binding ends, 'yyyy-MM-dd HH:mm:ss' in Asia/Shanghai time (from "
+        "Expiration or TtlSeconds); absent only in answers kept before it was recorded",
+    )
+    Expired: Literal[True] = pydantic.Field(
+        default=None,
+        description="only in a replay (Idempotent-Replayed: true) after Expiration has passed: "
+        "the binding no longer exists, and the order is not bound again",
+    )
 
 
 class ErrorBody(_Answer):

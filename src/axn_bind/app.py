@@ -240,11 +240,27 @@ def _serve_sweep(req: SweepRequest, context: Any, request_id: str) -> dict[str, 
     except AxnError as error:
         log("sweep_failed", logging.ERROR, code=error.code, reason=error.message)
         raise TransientFailureError(f"The sweep stopped: {error.code}: {error.message}") from None
-    log("sweep", source=req.source, **{k.lower(): v for k, v in counts.items()})
-    code = "OK" if not counts["Failed"] and not counts["Remaining"] else "PartialFailure"
+    log(
+        "sweep",
+        logging.WARNING if counts["Held"] or counts["Expired"] else logging.INFO,
+        source=req.source,
+        **{k.lower(): v for k, v in counts.items() if k != "HeldRecords"},
+    )
+    unresolved = counts["Failed"] + counts["Held"] + counts["Expired"] + counts["Remaining"]
+    code = "OK" if not unresolved else "PartialFailure"
     message = (
         f"{counts['Checked']} owed outcome(s) checked: {counts['Announced']} announced, "
-        f"{counts['Failed']} still failing, {counts['Dropped']} with nothing to announce; "
+        f"{counts['Failed']} still failing, {counts['Dropped']} with nothing to announce, "
+        f"{counts['InFlight']} still being bound; {counts['Held']} binding(s) held by an unknown "
+        "outcome"
+        + (
+            f" (the oldest {counts['HeldOldestSeconds']} s old: check each AttemptId in "
+            "HeldRecords with QuerySubscriptionDetail, then clear its record with "
+            "python -m tools.idem)"
+            if counts["Held"]
+            else ""
+        )
+        + f"; {counts['Expired']} record(s) expired before their outcome was announced; "
         f"{counts['Remaining']} left for the next sweep."
     )
     return {"Code": code, "Message": message, "RequestId": request_id, **counts}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -141,13 +142,19 @@ class Outcome(NamedTuple):
         )
 
     @classmethod
-    def replay(cls, record: Record, key: str | None = None) -> Outcome:
+    def replay(cls, record: Record, key: str | None = None, now: float | None = None) -> Outcome:
+        """The stored answer, byte for byte; a binding whose ``Expiration`` has passed by ``now``
+        (epoch seconds) is answered with ``"Expired": true`` added, never as if it were live."""
         text = clean(record.response or "{}")
         status = record.status or 200
         kind = None if status == 200 else Kind.REJECTED
+        body = json.loads(text)
+        if now is not None and kind is None and _expired(body.get("Expiration"), now):
+            body["Expired"] = True
+            text = dump_body(body)
         return cls(
             status,
-            json.loads(text),
+            body,
             kind,
             text=text,
             replayed=True,
@@ -156,6 +163,20 @@ class Outcome(NamedTuple):
             event=record.event,
             announced=record.announced,
         )
+
+
+SHANGHAI = timezone(timedelta(hours=8))
+
+
+def _expired(expiration: Any, now: float) -> bool:
+    """Whether a stored ``Expiration`` ('yyyy-MM-dd HH:mm:ss', Asia/Shanghai) is past ``now``."""
+    if not isinstance(expiration, str):
+        return False  # an answer stored before the field was kept: nothing to judge by
+    try:
+        when = datetime.strptime(expiration, "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI)
+    except ValueError:
+        return False
+    return when.timestamp() <= now
 
 
 # -- the three answer shapes ----------------------------------------------------------------

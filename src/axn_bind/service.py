@@ -162,7 +162,6 @@ class BindService:
             event_of = None
             if self.announcer is not None and record is not None:
                 event_of = self._events(request, context, record, announce_failures)
-                self.store.outbox_add(record)  # owed from now on, until every target has it
             outcome = self._once(request, fp, key, record, creds, budget, request_id, event_of)
         except AxnError as error:
             outcome = Outcome.from_error(error, request_id)
@@ -233,12 +232,15 @@ class BindService:
             fp,
             call,
             cause=key.cause,
+            reused=key.reused,
             lease_seconds=budget.lease_seconds(),
             ttl_seconds=self.settings.idempotency_ttl,
             take_over_unknown=self.settings.unknown_outcome == "reexecute",
             call_seconds=budget.call_seconds,
             wall_clock=self.wall_clock,
             event_of=event_of,
+            # owed from the call on, until every target has it (only with an announcer)
+            owe=(lambda: self.store.outbox_add(record)) if event_of is not None else None,
         )
 
     # -- announcements (only when AXN_PUBLISH_TO is set) ----------------------------------------
@@ -331,7 +333,10 @@ class BindService:
             verdict = self.client.call("BindAxnExtension", request.to_params(), creds, budget)
         except AxnError as error:  # too little time: nothing was sent
             return Outcome.from_error(error, request_id)
-        return Outcome.from_verdict(verdict, request_id)
+        outcome = Outcome.from_verdict(verdict, request_id)
+        if outcome.kind is None:  # kept with the answer: a replay after it says it has expired
+            return outcome.with_fields(Expiration=request.expiration_text())
+        return outcome
 
 
 def function_name(context: Any) -> str:

@@ -86,9 +86,19 @@ CODES: dict[str, CodeClass] = {
     "Throttling.User": THROTTLED,
     "Throttling.Api": THROTTLED,
     "SignatureNonceUsed": NONCE_REUSED,
+    # Expiration passed this function's own check (more than 60 s ahead by its clock), so the
+    # refusal means Dyplsapi's clock and the function's disagree, or the lead was used up on the
+    # way. Nothing was bound: the key is released, never replayed, so a retry after the clock is
+    # fixed (or a TtlSeconds request, judged afresh) binds; a fixed Expiration that has come too
+    # near is refused by the function's own check from then on, which ends the redeliveries.
+    "isv.EXPIRE_DATE_ILLEGAL": CodeClass(
+        503,
+        Kind.UNAVAILABLE,
+        hint="Nothing was bound. Expiration was more than 60 s ahead by this function's clock: "
+        "check the clock (NTP) or allow more lead time, then retry with the same key.",
+    ),
     **dict.fromkeys(
         (
-            "isv.EXPIRE_DATE_ILLEGAL",
             "isv.MOBILE_NUMBER_ILLEGAL",
             "isv.INVALID_PARAMETERS",
             "isv.ILLEGAL_ARGUMENT",

@@ -158,6 +158,18 @@ class IdempotencyStore(ABC):
         """Take ``key`` off that list (announced everywhere, or nothing to announce)."""
         self._outbox_remove(check_text("key", key))
 
+    def outbox_defer(self, key: str) -> None:
+        """Move ``key`` to the back of the list, as if added now, so that keys the sweep cannot
+        resolve yet (a target still failing, a binding held by an unknown outcome) never hide
+        the ones behind them; it is due again after the grace period. Absent keys stay absent."""
+        self._outbox_defer(check_text("key", key))
+
+    def outbox_count(self, older_than: float) -> int:
+        """How many keys were put on the list (or deferred) more than ``older_than`` seconds ago."""
+        if not math.isfinite(older_than) or older_than < 0:
+            raise ValueError(f"older_than must be >= 0 seconds, got {older_than!r}")
+        return self._outbox_count(float(older_than))
+
     def outbox_due(self, older_than: float, limit: int) -> list[str]:
         """Keys put on the list more than ``older_than`` seconds ago, oldest first."""
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -198,6 +210,12 @@ class IdempotencyStore(ABC):
 
     @abstractmethod
     def _outbox_due(self, older_than: float, limit: int) -> list[str]: ...
+
+    @abstractmethod
+    def _outbox_defer(self, key: str) -> None: ...
+
+    @abstractmethod
+    def _outbox_count(self, older_than: float) -> int: ...
 
     @abstractmethod
     def release(self, key: str, token: str) -> bool: ...

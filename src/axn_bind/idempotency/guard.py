@@ -16,6 +16,7 @@ error with the record's key: the answer stands, and a retry will meet an unknown
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -42,17 +43,23 @@ def run_once(
     call: Callable[[], Outcome],
     *,
     cause: str,
+    reused: str,
     lease_seconds: float,
     ttl_seconds: int,
     take_over_unknown: bool,
     call_seconds: float,
     wall_clock: Callable[[], float] = time.time,
     event_of: Callable[[Outcome], str | None] | None = None,
+    owe: Callable[[], None] | None = None,
 ) -> Outcome:
-    """Run ``call`` once for ``key``; ``cause`` names the key to a caller ("this OutOrderId").
+    """Run ``call`` once for ``key``; ``cause`` names the key to a caller ("this message"),
+    ``reused`` is the message when the key's record holds a request with other data.
 
     ``event_of`` makes the announcement of an outcome that is kept; it is stored with the record
-    (the outbox) and carried on the returned Outcome, as is the record's key."""
+    (the outbox) and carried on the returned Outcome, as is the record's key. ``owe`` runs once
+    the key is owned and before the call (it puts the key in the outbox): only a call that is
+    made can owe an announcement, so a refused retry or a refused store adds nothing that could
+    never leave. When ``owe`` fails, the key is given back and nothing is sent."""
     begin = store.begin(
         key,
         fingerprint,
@@ -64,12 +71,9 @@ def run_once(
         record = begin.record
         assert record is not None
         if begin.outcome is Found.COMPLETED:
-            return Outcome.replay(record, key)
+            return Outcome.replay(record, key, now=wall_clock())
         if begin.outcome is Found.KEY_REUSED:
-            raise IdempotencyKeyReusedError(
-                f"{cause[0].upper()}{cause[1:]} was already used for a request with other data. "
-                "Use a new one for a different binding, or resend the original request unchanged."
-            )
+            raise IdempotencyKeyReusedError(reused)
         if begin.outcome is Found.IN_PROGRESS:
             # The owner's call ends within one exchange; its lease is only the worst case.
             left = min(record.lease_until - wall_clock(), call_seconds)
@@ -87,6 +91,13 @@ def run_once(
         )
     token = begin.token
     assert token is not None
+    if owe is not None:
+        try:
+            owe()
+        except BaseException:
+            with contextlib.suppress(AxnError):
+                store.release(key, token)
+            raise
     previous = begin.record
     if previous is not None:  # taken over: the earlier attempt may have left a binding
         log(

@@ -1,7 +1,11 @@
 """The key scheme, in one place: which idempotency key a request gets, and where it is stored.
 
-In order: the ``Idempotency-Key`` header; else PoolKey + ``OutOrderId``; else the event message's
-identity; else, for a batch record (redelivered whole), the request's own fingerprint. Store keys
+In order: PoolKey + ``OutOrderId``; else the ``Idempotency-Key`` header; else the event message's
+identity; else, for a batch record (redelivered whole), the request's own fingerprint. The order
+comes first because an order is bound once whatever a retry carries: a client that sends a new
+``Idempotency-Key`` for its retry, or an order that arrives once over HTTP and once as a queue
+message, still meets the order's record (same data: its binding is replayed; other data: 409
+naming the ``OutOrderId``). Store keys
 are namespaced by function and pool and hashed, so any client-chosen key makes a fixed-size Redis
 key that leaks nothing to whoever lists them.
 """
@@ -10,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 from typing import NamedTuple
+
+from ..log import shown
 
 KEY_PREFIX = "axn:idem:"
 MAX_HEADER_KEY = 255
@@ -35,7 +41,25 @@ class IdempotencyKey(NamedTuple):
 
     @property
     def cause(self) -> str:
+        """How the key is named to a caller; an order by its own id (masked, capped)."""
+        if self.kind == "order":
+            return f"OutOrderId {shown(self.value, 64)!r} (in this pool)"
         return CAUSES[self.kind]
+
+    @property
+    def reused(self) -> str:
+        """What a caller is told when the key's record holds a request with other data."""
+        cause = self.cause
+        if self.kind == "order":
+            return (
+                f"{cause} is already bound with other data: an order is bound once, whatever "
+                "Idempotency-Key or message a retry carries. Resend the original request unchanged "
+                "to get its binding; another binding needs its own OutOrderId."
+            )
+        return (
+            f"{cause[0].upper()}{cause[1:]} was already used for a request with other data. "
+            "Use a new one for a different binding, or resend the original request unchanged."
+        )
 
 
 def derive(
@@ -47,10 +71,10 @@ def derive(
     content_key: bool,
 ) -> IdempotencyKey | None:
     """The key of a request, or None when it has none (a single key-less call)."""
-    if header is not None:
-        return IdempotencyKey("header", header)
     if order_id:
         return IdempotencyKey("order", order_id)
+    if header is not None:
+        return IdempotencyKey("header", header)
     if message_id:
         return IdempotencyKey("message", message_id)
     if content_key:

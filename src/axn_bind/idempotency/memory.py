@@ -140,6 +140,16 @@ class MemoryStore(IdempotencyStore):
         with self._lock:
             self._outbox.pop(key, None)
 
+    def _outbox_defer(self, key: str) -> None:
+        with self._lock:
+            if key in self._outbox:
+                self._outbox[key] = self._clock()
+
+    def _outbox_count(self, older_than: float) -> int:
+        with self._lock:
+            before = self._clock() - older_than
+            return sum(1 for t in self._outbox.values() if t <= before)
+
     def _outbox_due(self, older_than: float, limit: int) -> list[str]:
         with self._lock:
             before = self._clock() - older_than

@@ -157,6 +157,19 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return redis.call('ZADD', KEYS[1], 'NX', now, ARGV[1])
 """
+# KEYS[1]: the outbox. ARGV: record key. XX: only a key still on the list moves to the back.
+OUTBOX_DEFER_LUA = """
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZADD', KEYS[1], 'XX', now, ARGV[1])
+"""
+# KEYS[1]: the outbox. ARGV: older_than_ms.
+OUTBOX_COUNT_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZCOUNT', KEYS[1], '-inf', now - tonumber(ARGV[1]))
+"""
 # KEYS[1]: the outbox. ARGV: older_than_ms, limit.
 OUTBOX_DUE_LUA = """
 local t = redis.call('TIME')
@@ -226,6 +239,8 @@ class RedisStore(IdempotencyStore):
         self._announce_script = self._client.register_script(ANNOUNCE_LUA)
         self._outbox_add_script = self._client.register_script(OUTBOX_ADD_LUA)
         self._outbox_due_script = self._client.register_script(OUTBOX_DUE_LUA)
+        self._outbox_defer_script = self._client.register_script(OUTBOX_DEFER_LUA)
+        self._outbox_count_script = self._client.register_script(OUTBOX_COUNT_LUA)
 
     # -- failure handling -------------------------------------------------------------------
 
@@ -313,6 +328,16 @@ class RedisStore(IdempotencyStore):
 
     def _outbox_remove(self, key: str) -> None:
         self._run("outbox remove", lambda: self._client.zrem(OUTBOX_KEY, key))
+
+    def _outbox_defer(self, key: str) -> None:
+        self._run("outbox defer", lambda: self._outbox_defer_script(keys=[OUTBOX_KEY], args=[key]))
+
+    def _outbox_count(self, older_than: float) -> int:
+        args = [round(older_than * 1000)]
+        found: Any = self._run(
+            "outbox count", lambda: self._outbox_count_script(keys=[OUTBOX_KEY], args=args)
+        )
+        return int(found)
 
     def _outbox_due(self, older_than: float, limit: int) -> list[str]:
         args = [round(older_than * 1000), limit]

@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from ..budget import Budget
 from ..config import Settings
 from ..errors import AxnError, ConfigurationError, PublishError
 from ..idempotency import IdempotencyStore, State
+from ..idempotency.guard import attempt_of
 from ..log import log
-from ..outcome import Outcome
+from ..outcome import KEEP_UNKNOWN, Outcome
 from . import Target, open_target
 from .event import Event
 
 SWEEP_BATCH = 100  # keys read from the outbox at a time
+HELD_NAMED = 20  # held bindings named in a sweep's answer and log line, oldest first
 
 
 def event_from_text(text: str) -> Event:
@@ -92,7 +95,9 @@ class Announcer:
         """Announce ``outcome`` to the targets that have not had it; mark the answer
         ``"Announced": false`` when a target could not be reached (it is republished later)."""
         if outcome.event is None:  # nothing to announce (or nothing that can be, yet)
-            self._settle(outcome.record, [], complete=True)
+            # An unknown outcome stays owed: a binding may exist that the order flow has not
+            # heard of, and the sweep names it as held until it is resolved.
+            self._settle(outcome.record, [], complete=outcome.record_as != KEEP_UNKNOWN)
             return outcome
         event = event_from_text(outcome.event)
         pending = [t for t in self.targets if t.name not in outcome.announced]
@@ -115,28 +120,76 @@ class Announcer:
         outcome = outcome._replace(announced=announced)
         return outcome.with_fields(Announced=False) if failures else outcome
 
-    def sweep(self, budget: Budget) -> dict[str, Any]:
-        """Republish what is still owed after the grace period, oldest first, while time lasts."""
-        counts = {"Checked": 0, "Announced": 0, "Failed": 0, "Dropped": 0}
-        seen: set[str] = set()
-        while budget.remaining() - budget.record_seconds > self.timeout:
+    def sweep(self, budget: Budget, now: float | None = None) -> dict[str, Any]:
+        """Republish what is still owed after the grace period, oldest first, while time lasts.
+
+        Every key read is resolved or moved to the back of the outbox (``outbox_defer``), so the
+        next read always reaches newer keys: no number of unresolvable entries can hide an owed
+        announcement behind them. A binding held by an unknown outcome (its record UNKNOWN, or
+        IN_PROGRESS past its lease: the instance died mid-call) is counted in ``Held`` with the
+        oldest one's age and the AttemptIds to check with QuerySubscriptionDetail."""
+        counts = {"Checked": 0, "Announced": 0, "Failed": 0, "Dropped": 0, "Expired": 0}
+        counts.update(InFlight=0, Held=0)
+        held: list[tuple[float, str, str | None]] = []  # (created at, record, attempt id)
+        now = time.time() if now is None else now
+        started = time.monotonic()
+        seen: set[str] = set()  # a key deferred in this sweep and already due again (grace 0)
+        while self._time_left(budget):
             keys = [k for k in self.store.outbox_due(self.grace, SWEEP_BATCH) if k not in seen]
             if not keys:
                 break
             for key in keys:
-                if budget.remaining() - budget.record_seconds <= self.timeout:
+                if not self._time_left(budget):
                     break
                 seen.add(key)
                 counts["Checked"] += 1
                 record = self.store.get(key)
-                if record is None or (record.state is State.COMPLETED and record.event is None):
-                    self.store.outbox_remove(key)  # expired, cleared, or nothing to announce
+                if record is None:  # expired or cleared before its outcome was announced
+                    self.store.outbox_remove(key)
+                    counts["Expired"] += 1
+                    log("outbox_record_expired", logging.WARNING, record=key)
+                    continue
+                if record.state is State.COMPLETED and record.event is None:
+                    self.store.outbox_remove(key)  # nothing to announce
                     counts["Dropped"] += 1
                     continue
-                if record.state is not State.COMPLETED:
-                    continue  # in progress, or unknown until an operator resolves it
-                outcome = Outcome.replay(record, key)
-                result = self.deliver(outcome, budget)
-                counts["Failed" if result.body.get("Announced") is False else "Announced"] += 1
-        left = len([k for k in self.store.outbox_due(self.grace, SWEEP_BATCH) if k not in seen])
-        return {**counts, "Remaining": left}
+                if record.state is State.IN_PROGRESS and record.lease_until > now:
+                    self.store.outbox_defer(key)  # its call is still running
+                    counts["InFlight"] += 1
+                    continue
+                if record.state is not State.COMPLETED:  # unknown until an operator resolves it
+                    self.store.outbox_defer(key)
+                    held.append((record.created_at, key, attempt_of(record)))
+                    continue
+                result = self.deliver(Outcome.replay(record, key), budget)
+                if result.body.get("Announced") is False:
+                    self.store.outbox_defer(key)
+                    counts["Failed"] += 1
+                else:
+                    counts["Announced"] += 1
+        counts["Held"] = len(held)
+        # Due when the sweep started and not reached (a key deferred now is due a grace later).
+        left = self.store.outbox_count(self.grace + time.monotonic() - started)
+        answer: dict[str, Any] = {**counts, "Remaining": left}
+        if held:
+            held.sort()
+            answer["HeldOldestSeconds"] = max(0, round(now - held[0][0]))
+            answer["HeldRecords"] = [{"Record": k, "AttemptId": a} for _, k, a in held[:HELD_NAMED]]
+            log(
+                "bindings_held",
+                logging.WARNING,
+                held=len(held),
+                oldest_seconds=answer["HeldOldestSeconds"],
+            )
+            for created, key, attempt in held[:HELD_NAMED]:
+                log(
+                    "binding_held",
+                    logging.WARNING,
+                    record=key,
+                    attempt_id=attempt,
+                    age_seconds=max(0, round(now - created)),
+                )
+        return answer
+
+    def _time_left(self, budget: Budget) -> bool:
+        return budget.remaining() - budget.record_seconds > self.timeout

@@ -35,6 +35,8 @@ class HttpRequest(NamedTuple):
     raw_body: Any  # as it arrived; decoded (Base64, size) by bind_payload, which can answer errors
     base64: bool
     source: str  # "http" (FC 3.0 trigger) or "apigw"
+    # Header names sent more than once (in any case, or as a list) with different values.
+    conflicts: frozenset[str] = frozenset()
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -50,6 +52,28 @@ def _str_map(value: Any) -> dict[str, str]:
         else:
             out[str(key)] = "" if val is None else str(val)
     return out
+
+
+# The headers this function reads: one sent twice with different values is refused, never
+# decided by whichever copy a dict kept last.
+READ_HEADERS = {"idempotency-key": "Idempotency-Key", "content-type": "Content-Type"}
+
+
+def _headers(value: Any) -> tuple[dict[str, str], frozenset[str]]:
+    """Header names in lower case, and the names given more than once with different values
+    (``Idempotency-Key`` and ``idempotency-key``, or a list of two values)."""
+    if not isinstance(value, dict):
+        return {}, frozenset()
+    out: dict[str, str] = {}
+    seen: dict[str, set[str]] = {}
+    for key, val in value.items():
+        name = str(key).lower()
+        values = (
+            [str(v) for v in val] if isinstance(val, list) else ["" if val is None else str(val)]
+        )
+        seen.setdefault(name, set()).update(values)
+        out[name] = ",".join(values)
+    return out, frozenset(name for name, found in seen.items() if len(found) > 1)
 
 
 def _body(req: HttpRequest) -> bytes:
@@ -83,26 +107,30 @@ def is_apigw(event: Any) -> bool:
 
 def from_fc3_http(event: dict[str, Any]) -> HttpRequest:
     ctx = event["requestContext"]
+    headers, conflicts = _headers(event.get("headers"))
     return HttpRequest(
         method=str(ctx["http"].get("method") or "").upper(),
         path=str(event.get("rawPath") or ctx["http"].get("path") or "/"),
-        headers={k.lower(): v for k, v in _str_map(event.get("headers")).items()},
+        headers=headers,
         query=_str_map(event.get("queryParameters")),
         raw_body=event.get("body"),
         base64=event.get("isBase64Encoded") is True,
         source="http",
+        conflicts=conflicts,
     )
 
 
 def from_apigw(event: dict[str, Any]) -> HttpRequest:
+    headers, conflicts = _headers(event.get("headers"))
     return HttpRequest(
         method=event["httpMethod"].upper(),
         path=event["path"] or "/",
-        headers={k.lower(): v for k, v in _str_map(event.get("headers")).items()},
+        headers=headers,
         query=_str_map(event.get("queryParameters")),
         raw_body=event.get("body"),
         base64=event.get("isBase64Encoded") is True,
         source="apigw",
+        conflicts=conflicts,
     )
 
 
@@ -120,6 +148,13 @@ def bind_payload(req: HttpRequest) -> dict[str, Any]:
     if req.method != "POST":
         method = shown(req.method, 32) or "This method"
         raise MethodNotAllowedError(f"{method} is not allowed; use POST.")
+    twice = sorted(shown for name, shown in READ_HEADERS.items() if name in req.conflicts)
+    if twice:
+        raise MalformedRequestError(
+            f"The {' and '.join(twice)} header{'s are' if len(twice) > 1 else ' is'} sent more "
+            "than once with different values (header names are case-insensitive); send each "
+            "once."
+        )
     raw = _body(req)
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLargeError(

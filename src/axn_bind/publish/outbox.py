@@ -2,7 +2,8 @@
 delivered in the idempotency record, and sweep up what an outage held back.
 
 The record of a keyed request carries its event from the moment the outcome is kept, and the key
-sits in the outbox from before the call. :meth:`Announcer.deliver` sends the event to every
+sits in the outbox from the moment the store gave this call the key, before Dyplsapi is called
+(a request refused before that owes nothing); an unknown outcome keeps it there. :meth:`Announcer.deliver` sends the event to every
 configured target that has not had it yet and records each success; when all have it, the key
 leaves the outbox. A retry or redelivery replays the stored outcome and, through ``deliver``,
 republishes the stored event under the same id: never a second binding. :meth:`Announcer.sweep`

@@ -13,20 +13,12 @@ import pytest
 
 from axn_bind import app
 from tests.conftest import call, post
+from tests.test_idempotency import bind_calls, store  # noqa: F401 - store: memory and Redis
 from tools.fc_local import http_event
 
+pytestmark = pytest.mark.usefixtures("store")  # each test on the memory store and on Redis
+
 ORDER = {"PhoneNoA": "13900000001", "TtlSeconds": 3600, "OutOrderId": "DD-one"}
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-def store(request, env):
-    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
-    env(AXN_IDEMPOTENCY_URL=url)
-    return url
-
-
-def bind_calls(emulator) -> int:
-    return sum(1 for r in emulator.requests() if r.get("action") == "BindAxnExtension")
 
 
 def queue_message(body: dict, message_id: str = "M-1") -> list[dict]:
@@ -42,7 +34,7 @@ def queue_message(body: dict, message_id: str = "M-1") -> list[dict]:
     ]
 
 
-def test_a_retry_with_a_new_idempotency_key_replays_the_orders_binding(store, emulator):
+def test_a_retry_with_a_new_idempotency_key_replays_the_orders_binding(emulator):
     status, _, first = post(ORDER, headers={"Idempotency-Key": "try-1"})
     assert status == 200
     status, headers, again = post(ORDER, headers={"Idempotency-Key": "try-2"})
@@ -51,7 +43,7 @@ def test_a_retry_with_a_new_idempotency_key_replays_the_orders_binding(store, em
     assert bind_calls(emulator) == 1 and len(emulator.bindings()) == 1
 
 
-def test_the_same_order_with_other_data_is_refused_naming_the_order(store, emulator):
+def test_the_same_order_with_other_data_is_refused_naming_the_order(emulator):
     post(ORDER, headers={"Idempotency-Key": "try-1"})
     status, _, body = post(
         {**ORDER, "PhoneNoA": "13900000002"}, headers={"Idempotency-Key": "try-2"}
@@ -62,7 +54,7 @@ def test_the_same_order_with_other_data_is_refused_naming_the_order(store, emula
     assert bind_calls(emulator) == 1
 
 
-def test_an_order_bound_over_http_is_replayed_when_it_arrives_as_a_queue_message(store, emulator):
+def test_an_order_bound_over_http_is_replayed_when_it_arrives_as_a_queue_message(emulator):
     status, _, first = post(ORDER, headers={"Idempotency-Key": "from-the-api"})
     assert status == 200
     report = call(queue_message(ORDER))
@@ -78,7 +70,7 @@ def test_an_order_bound_over_http_is_replayed_when_it_arrives_as_a_queue_message
     assert bind_calls(emulator) == 2 and len(emulator.bindings()) == 2
 
 
-def test_the_header_key_still_protects_a_request_without_an_order(store, emulator):
+def test_the_header_key_still_protects_a_request_without_an_order(emulator):
     request = {"PhoneNoA": "13900000003", "TtlSeconds": 3600}
     post(request, headers={"Idempotency-Key": "no-order"})
     status, headers, _ = post(request, headers={"Idempotency-Key": "no-order"})
@@ -95,7 +87,7 @@ def test_the_header_key_still_protects_a_request_without_an_order(store, emulato
         {"Content-Type": "application/json", "content-type": "text/plain"},
     ],
 )
-def test_a_header_sent_twice_with_different_values_is_refused(store, emulator, headers):
+def test_a_header_sent_twice_with_different_values_is_refused(emulator, headers):
     response = call(http_event("POST", json.dumps(ORDER), headers=headers))
     body = json.loads(response["body"])
     assert (response["statusCode"], body["Code"]) == (400, "MalformedRequest")
@@ -103,14 +95,14 @@ def test_a_header_sent_twice_with_different_values_is_refused(store, emulator, h
     assert bind_calls(emulator) == 0
 
 
-def test_a_header_sent_twice_with_the_same_value_is_one_header(store, emulator):
+def test_a_header_sent_twice_with_the_same_value_is_one_header(emulator):
     headers = {"Idempotency-Key": "same", "idempotency-key": "same"}
     response = call(http_event("POST", ORDER, headers=headers))
     assert response["statusCode"] == 200
     assert bind_calls(emulator) == 1
 
 
-def test_a_replay_after_the_expiration_says_the_binding_has_expired(store, emulator):
+def test_a_replay_after_the_expiration_says_the_binding_has_expired(emulator):
     status, headers, first = post({**ORDER, "TtlSeconds": 120})
     assert status == 200 and "Expired" not in first
     assert len(first["Expiration"]) == len("2030-01-01 12:00:00")

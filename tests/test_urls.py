@@ -363,3 +363,9 @@ def test_dyplsapi_is_never_called_on_a_host_its_check_did_not_name(env, emulator
     assert not emulator.requests(), "an endpoint two parsers read as two hosts was called"
     assert status == 500 and "DYPLS_ENDPOINT" in body["Message"], body
     assert "127.0.0.2" not in body["Message"]
+
+
+def test_a_read_url_never_shows_its_password_or_token():
+    url = split(f"https://user:{SECRET}@hooks.example.com/x/{SECRET}?token={SECRET}", "X")
+    assert repr(url) == "Url(https://hooks.example.com)"
+    assert SECRET not in str(url) and SECRET not in url.origin

@@ -23,9 +23,19 @@ from urllib.parse import urlsplit
 from .errors import ConfigurationError
 
 LOOPBACK_NAMES = frozenset({"localhost"})
+# Patterns, compiled (and cached by re) on first use, not at import: a cold start pays for them
+# only once a URL is read.
+_SCHEME = r"([A-Za-z][A-Za-z0-9+.-]*):"
 # scheme://authority as urlsplit and urllib3 both find it: up to the first /, ? or # (a
 # backslash, which only urllib3 ends it at, is refused before).
-_AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
+_AUTHORITY = r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)"
+
+
+def scheme_of(value: str) -> str:
+    """The scheme of ``value`` in lower case, as urlsplit finds it, or "" when it has none;
+    never raises (urlsplit does, for an unreadable host)."""
+    found = re.match(_SCHEME, value)
+    return found.group(1).lower() if found else ""
 
 
 def is_loopback(host: str) -> bool:
@@ -54,6 +64,9 @@ class Url(NamedTuple):
     path: str
     query: str
     fragment: str
+
+    def __repr__(self) -> str:  # never the user:password, nor a token in the path or query
+        return f"Url({self.origin})"
 
     @property
     def netloc(self) -> str:
@@ -100,7 +113,7 @@ def split(value: str, setting: str, *, credentials: bool = True) -> Url:
             "holds a space, a tab, a line break or another control character; remove it "
             "(inside a path or password, write a space %20).",
         )
-    found = _AUTHORITY.match(value)
+    found = re.match(_AUTHORITY, value)
     authority = found.group(1) if found else ""
     if "@" in value and not credentials:
         raise _refuse(

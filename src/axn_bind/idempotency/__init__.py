@@ -14,10 +14,8 @@ Backends: ``memory://`` (one instance only; :mod:`.memory`) and ``redis://`` / `
 
 from __future__ import annotations
 
-import re
-
 from ..errors import ConfigurationError
-from ..urls import split
+from ..urls import scheme_of, split
 from .base import (
     ENV_VAR,
     Begin,
@@ -49,7 +47,6 @@ __all__ = [
 ]
 
 _FORMS = "memory://, redis://[:password@]host[:port][/db] or rediss://… (TLS)"
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 def open_store(
@@ -64,8 +61,7 @@ def open_store(
     text = (url or "").strip()
     if not text:
         return MemoryStore()
-    found = _SCHEME.match(text)
-    scheme = found.group(1).lower() if found else ""
+    scheme = scheme_of(text)
     if scheme not in ("memory", "redis", "rediss"):
         raise ConfigurationError(
             f"{ENV_VAR} must be {_FORMS}; the value set is not one of these "

@@ -8,11 +8,10 @@ return their credentials, and a target's ``name`` is safe to show.
 
 from __future__ import annotations
 
-import re
 from typing import Protocol
 
 from ..errors import ConfigurationError, PublishError
-from ..urls import split
+from ..urls import scheme_of, split
 from .event import Event
 
 __all__ = ["Event", "PublishError", "Target", "open_target"]
@@ -40,7 +39,6 @@ KINDS: dict[str, tuple[str, str]] = {
 # The kinds whose URL may carry user:password@ (a webhook's Basic credentials, an AMQP static
 # account); the others sign with the function's role and carry none.
 CREDENTIALS = frozenset({"https", "http", "amqp", "amqps"})
-SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 
 
 def open_target(url: str, *, webhook_secret: str | None = None) -> Target:
@@ -51,8 +49,7 @@ def open_target(url: str, *, webhook_secret: str | None = None) -> Target:
     import importlib
 
     text = url.strip()
-    found = SCHEME.match(text)
-    scheme = found.group(1).lower() if found else ""
+    scheme = scheme_of(text)
     kind = KINDS.get(scheme)
     if kind is None:
         forms = ", ".join(f"{k}://" for k in KINDS)

@@ -6,14 +6,13 @@ table and the ``s.yaml`` environment are checked against it by the test suite.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 from .mapping import FieldMap
+from .urls import is_loopback, split
 
 # name -> (default, one-line description). Credentials have no default.
 SETTINGS: dict[str, tuple[str | None, str]] = {
@@ -54,17 +53,6 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
         "it raises for transient ones so FC retries.",
     ),
 }
-
-_LOOPBACK_NAMES = {"localhost"}
-
-
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _text(env: Mapping[str, str], name: str) -> str:
@@ -126,17 +114,7 @@ class Settings(NamedTuple):
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read and validate every setting; raise ConfigurationError naming the first bad one."""
         env = os.environ if env is None else env
-        endpoint = _text(env, "DYPLS_ENDPOINT").rstrip("/")
-        parts = urlsplit(endpoint)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ConfigurationError(f"DYPLS_ENDPOINT must be an https:// URL, got {endpoint!r}.")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
-            raise ConfigurationError(
-                "DYPLS_ENDPOINT may use plain http:// only for a loopback host "
-                f"(127.0.0.1, ::1, localhost); use https:// for {parts.hostname}."
-            )
-        if parts.path not in ("", "/") or parts.query:
-            raise ConfigurationError("DYPLS_ENDPOINT must not carry a path or query.")
+        endpoint = _endpoint(_text(env, "DYPLS_ENDPOINT"))
         version = _choice(env, "DYPLS_SIGNATURE_VERSION", ("v3", "v1"))
         level = _choice(env, "AXN_LOG_LEVEL", ("debug", "info", "warning", "error")).upper()
         return cls(
@@ -166,12 +144,32 @@ class Settings(NamedTuple):
         )
 
 
+def _endpoint(text: str) -> str:
+    """``scheme://host[:port]`` of DYPLS_ENDPOINT, built from the parts :func:`split` checked:
+    the place the check names is the place the client connects to."""
+    url = split(text, "DYPLS_ENDPOINT", credentials=False)
+    if url.scheme not in ("https", "http") or not url.host:
+        raise ConfigurationError("DYPLS_ENDPOINT must be an https:// URL: https://host[:port].")
+    if url.scheme == "http" and not is_loopback(url.host):
+        raise ConfigurationError(
+            "DYPLS_ENDPOINT may use plain http:// only for a loopback host "
+            f"(127.0.0.1, ::1, localhost); use https:// for {url.host}."
+        )
+    if url.path not in ("", "/") or url.query or url.fragment:
+        raise ConfigurationError("DYPLS_ENDPOINT must not carry a path or query.")
+    return url.origin
+
+
 def _origin(url: str) -> str:
-    """``scheme://host`` of ``url``: no user, password, path or query."""
+    """``scheme://host`` of ``url``: no user, password, path or query. A URL :func:`split`
+    refuses shows nothing of itself: the host it seems to name may not be the one."""
     if not url:
         return url
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}"
+    try:
+        parts = split(url, "")
+    except ConfigurationError:
+        return "(refused)"
+    return f"{parts.scheme}://{parts.host}"
 
 
 def _bind_fields() -> set[str]:

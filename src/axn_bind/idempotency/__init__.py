@@ -14,9 +14,8 @@ Backends: ``memory://`` (one instance only; :mod:`.memory`) and ``redis://`` / `
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from ..errors import ConfigurationError
+from ..urls import scheme_of, split
 from .base import (
     ENV_VAR,
     Begin,
@@ -62,28 +61,27 @@ def open_store(
     text = (url or "").strip()
     if not text:
         return MemoryStore()
-    try:
-        parts = urlsplit(text)
-        scheme = parts.scheme.lower()
-        if scheme == "memory":
-            if parts.netloc or parts.path not in ("", "/") or parts.query or parts.fragment:
-                raise ConfigurationError(f"{ENV_VAR}: memory:// takes no host, path or options.")
-            return MemoryStore()
-        if scheme not in ("redis", "rediss"):
-            raise ConfigurationError(
-                f"{ENV_VAR} must be {_FORMS}; the value set is not one of these "
-                "(it is not shown: it may hold a password)."
-            )
-        port = parts.port  # raises ValueError when not a number in 0..65535
-    except ValueError:
+    scheme = scheme_of(text)
+    if scheme not in ("memory", "redis", "rediss"):
         raise ConfigurationError(
-            f"{ENV_VAR} is not a valid URL (e.g. a port that is not a number, or a password "
-            f"holding an unencoded / or @: encode them as %2F, %40); expected {_FORMS}."
-        ) from None
-    if not parts.hostname:
+            f"{ENV_VAR} must be {_FORMS}; the value set is not one of these "
+            "(it is not shown: it may hold a password)."
+        )
+    # The one reading urllib.parse (redis-py's parser) and urllib3 agree on; the checks below
+    # are made on it.
+    parts = split(text, ENV_VAR)
+    if scheme == "memory":
+        if (
+            "@" in text
+            or parts.netloc
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+        ):
+            raise ConfigurationError(f"{ENV_VAR}: memory:// takes no host, path or options.")
+        return MemoryStore()
+    if not parts.host:
         raise ConfigurationError(f"{ENV_VAR} must name the Redis host: {_FORMS}.")
-    if port == 0:
-        raise ConfigurationError(f"{ENV_VAR}: the port must be between 1 and 65535.")
     db = parts.path.strip("/")
     if db and not db.isdigit():
         raise ConfigurationError(  # the path is not shown: a password with a "/" ends up in it

@@ -9,9 +9,9 @@ return their credentials, and a target's ``name`` is safe to show.
 from __future__ import annotations
 
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, PublishError
+from ..urls import scheme_of, split
 from .event import Event
 
 __all__ = ["Event", "PublishError", "Target", "open_target"]
@@ -36,15 +36,20 @@ KINDS: dict[str, tuple[str, str]] = {
     "amqp": ("amqp", "AmqpTarget"),
     "amqps": ("amqp", "AmqpTarget"),
 }
+# The kinds whose URL may carry user:password@ (a webhook's Basic credentials, an AMQP static
+# account); the others sign with the function's role and carry none.
+CREDENTIALS = frozenset({"https", "http", "amqp", "amqps"})
 
 
 def open_target(url: str, *, webhook_secret: str | None = None) -> Target:
     """The target ``url`` names. Raises ConfigurationError naming what is wrong (never the
-    URL's credentials)."""
+    URL's credentials). Every URL is first read by :func:`axn_bind.urls.split`, so that what a
+    target connects to is what urllib.parse, urllib3 and pika all read; then the target's own
+    module applies the rules of its kind."""
     import importlib
 
     text = url.strip()
-    scheme = urlsplit(text).scheme.lower()
+    scheme = scheme_of(text)
     kind = KINDS.get(scheme)
     if kind is None:
         forms = ", ".join(f"{k}://" for k in KINDS)
@@ -52,6 +57,7 @@ def open_target(url: str, *, webhook_secret: str | None = None) -> Target:
             f"AXN_PUBLISH_TO: {scheme or 'a target without a scheme'}:// is not a kind of target "
             f"this function publishes to; use one of {forms} (README, Publishing)."
         )
+    split(text, f"AXN_PUBLISH_TO: the {scheme}:// target", credentials=scheme in CREDENTIALS)
     module = importlib.import_module(f"{__name__}.{kind[0]}")
     cls = getattr(module, kind[1])
     if kind[0] == "webhook":

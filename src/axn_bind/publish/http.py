@@ -16,12 +16,12 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
 
 import requests
 
-from ..config import Credentials, _is_loopback, credentials_from
+from ..config import Credentials, credentials_from
 from ..errors import ConfigurationError, PublishError
+from ..urls import is_loopback, split
 from .event import Event
 
 REGION = re.compile(r"[a-z]{2}(?:-[a-z0-9]+)+")
@@ -43,31 +43,22 @@ def retry_after(value: str | None, now: float) -> float | None:
 
 def parse_endpoint(value: str, name: str) -> str:
     """``scheme://host[:port]`` from the ``?endpoint=`` option of the target ``name``: https://,
-    or plain http:// to a loopback host; no credentials, path or query. ConfigurationError
-    otherwise, never quoting a credential."""
+    or plain http:// to a loopback host; no credentials, path or query. Read once
+    (:func:`axn_bind.urls.split`) and rebuilt from that reading. ConfigurationError otherwise,
+    never quoting a credential."""
     said = f"AXN_PUBLISH_TO: {name}'s ?endpoint="
-    if "@" in value.split("?", 1)[0]:  # user:password@, a password holding "/" included
-        raise ConfigurationError(
-            f"{said} must not carry credentials; the function signs with its role's."
-        )
-    try:
-        parts = urlsplit(value.strip())
-        port = parts.port
-    except ValueError:
-        raise ConfigurationError(f"{said} is not a URL; give https://host[:port].") from None
-    host = parts.hostname or ""
-    if parts.scheme not in ("https", "http") or not host:
+    parts = split(value.strip(), said, credentials=False)
+    if parts.scheme not in ("https", "http") or not parts.host:
         raise ConfigurationError(f"{said} must be an https:// URL: https://host[:port].")
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback(parts.host):
         raise ConfigurationError(
-            f"{said} may use plain http:// only for a loopback host; use https:// for {host}."
+            f"{said} may use plain http:// only for a loopback host; use https:// for {parts.host}."
         )
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ConfigurationError(
             f"{said} must not carry a path or query: it is scheme://host[:port] only."
         )
-    netloc = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme}://{netloc}" + (f":{port}" if port else "")
+    return parts.origin
 
 
 def endpoint(name: str, option: str | None, env: Mapping[str, str] | None, default: str) -> str:

@@ -7,8 +7,9 @@ key is the Base64-decoded part of the ``whsec_…`` secret (``AXN_WEBHOOK_SECRET
 
 A 2xx answer is delivered; 410 means the receiver wants no more events (not retried); 429 and 5xx
 are retried after a backoff that honours ``Retry-After``, within the attempts and the time given;
-other answers are refused for good. The URL is taken exactly as given: ``https://…``, or
-``http://`` to a loopback host for local use.
+other answers are refused for good. The URL is ``https://…``, or ``http://`` to a loopback host
+for local use; it is read once (:func:`axn_bind.urls.split`) and requests are sent to the URL
+rebuilt from that reading, so the host checked is the host connected to.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ import binascii
 import hashlib
 import hmac
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from ..config import _is_loopback
 from ..errors import ConfigurationError, PublishError
+from ..urls import is_loopback, split
 from .event import Event
 from .http import HttpTarget, Retry, retry_after
 
@@ -58,28 +58,17 @@ def sign(key: bytes, msg_id: str, timestamp: int, body: str) -> str:
 
 class WebhookTarget(HttpTarget):
     def __init__(self, url: str, secret: str | None, **options: Any) -> None:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        try:
-            port = parts.port
-        except ValueError:  # not shown: a password with a "/" ends up where the port is read
-            raise ConfigurationError(
-                "AXN_PUBLISH_TO: a webhook URL's port is not a number 1-65535 (a password "
-                "holding / or @ must be percent-encoded: %2F, %40)."
-            ) from None
-        if parts.scheme not in ("https", "http") or not host:
+        parts = split(url.strip(), "AXN_PUBLISH_TO: a webhook target")
+        if parts.scheme not in ("https", "http") or not parts.host:
             raise ConfigurationError("AXN_PUBLISH_TO: a webhook target must be an https:// URL.")
-        if parts.scheme == "http" and not _is_loopback(host):
+        if parts.scheme == "http" and not is_loopback(parts.host):
             raise ConfigurationError(
                 f"AXN_PUBLISH_TO: a webhook may use plain http:// only for a loopback host; use "
-                f"https:// for {host}."
+                f"https:// for {parts.host}."
             )
-        self.url = url
+        self.url = parts.text()  # what was checked, rebuilt: the place connected to
         # Shown in logs and answers: no user:password, no query (it may carry a token).
-        shown = f"[{host}]" if ":" in host else host
-        self.name = urlunsplit(
-            (parts.scheme, shown + (f":{port}" if port else ""), parts.path, "", "")
-        )
+        self.name = parts.origin + parts.path
         self.key = webhook_key(secret)
         super().__init__(**options)
 

@@ -31,8 +31,13 @@ def number_in(written: str) -> str | None:
     for prefix in ("+86", "0086"):
         if digits.startswith(prefix):
             digits = digits[len(prefix) :]
-            if not digits.startswith(("0", "1")) and 9 <= len(digits) <= 11:
-                digits = "0" + digits  # landline written in international form drops its 0
+            # The international form drops a landline's trunk 0 (+86 571 …, +86 10 …). A 1 after
+            # the prefix begins a mobile, except for Beijing's area code 10 before a 7 or 8 digit
+            # number: 10 is the only area code that starts with 1, and 11 digits are a mobile.
+            if 9 <= len(digits) <= 11 and (
+                not digits.startswith(("0", "1")) or (digits.startswith("10") and len(digits) < 11)
+            ):
+                digits = "0" + digits
             break
     return digits if _NUMBER.fullmatch(digits) else None
 

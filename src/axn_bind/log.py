@@ -2,7 +2,8 @@
 
 Callers pass masked values (:func:`mask_phone`); as a second line of defence every value is scanned
 and any number the bind request would accept as a phone number (:mod:`axn_bind.phone`) is masked
-before the line is written. Secrets, tokens and raw bodies are never passed to the logger.
+before the line is written. Secrets, tokens and raw bodies are never passed to the logger, and the
+library loggers that write a URL write it without its query or credentials.
 """
 
 from __future__ import annotations
@@ -174,6 +175,44 @@ def _text(value: Any) -> str:
 
 
 logger = logging.getLogger(LOGGER_NAME)
+
+# The library loggers that write a URL: urllib3's request line ("POST /hooks/axn?token=… HTTP/1.1"
+# at DEBUG), its retries, redirects and header warnings. requests, redis-py and pika write none
+# (their reprs leave out passwords). A webhook URL's query may carry a token, and any URL's
+# user:password@ a password: both are cut from their records, by a filter set here, on import,
+# so that it is in place before any request is sent, whether or not configure() is called.
+_URL_LOGGERS = (
+    "urllib3.connectionpool",
+    "urllib3.connection",
+    "urllib3.poolmanager",
+    "urllib3.util.retry",
+)
+# A query runs to the next whitespace: a quote or a bracket may be part of it (requests sends
+# ' ( ) as they are).
+_URL_SECRETS = re.compile(r"(?<=://)[^\s@]*@|\?\S*")
+
+
+def _cut(found: re.Match[str]) -> str:
+    return "?…" if found.group().startswith("?") else ""
+
+
+class _UrlFilter(logging.Filter):
+    """Cuts every URL's query and ``user:password@`` from a library's record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: its template and arguments, as logging shows them
+            message = f"{record.msg} {record.args}"
+        cut = _URL_SECRETS.sub(_cut, message)
+        if cut != message:
+            record.msg, record.args = cut, None
+        return True
+
+
+_URL_FILTER = _UrlFilter()
+for _name in _URL_LOGGERS:
+    logging.getLogger(_name).addFilter(_URL_FILTER)
 
 
 def configure(level: str) -> None:

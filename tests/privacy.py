@@ -4,7 +4,8 @@ the test a check of every captured log line, every handler answer and every rede
 
 It fails the test when any of them holds
 - a secret in use during the test: the value of any environment variable whose name says SECRET,
-  TOKEN or PASSWORD, and the credentials of the invocation's context;
+  TOKEN or PASSWORD, the password and such query parameters (``?token=…``) of a URL in any
+  environment variable, and the credentials of the invocation's context;
 - an unmasked mainland mobile number. Log lines may hold none at all. An answer may hold only
   the numbers it returns as ``SecretNo`` (the privacy number is the answer's purpose).
 
@@ -33,6 +34,9 @@ _SKIPPED = re.compile(
     )
 )
 _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD", re.IGNORECASE)
+# In a URL: the password of user:password@, and the value of a query parameter named as above.
+_URL_PASSWORD = re.compile(r"://[^\s/@:,]*:([^\s/@,]+)@")
+_URL_PARAMETER = re.compile(r"[?&]([^=&\s,#]+)=([^&\s,#]+)")
 _SECRET_NO = re.compile(r'\\*"SecretNo\\*"\s*:\s*\\*"(\d+)')
 
 
@@ -59,6 +63,11 @@ class PrivacyScan(logging.Handler):
     def note_invocation(self, context: Any) -> None:
         """Remember the secrets an invocation could see: its environment and its context."""
         found = {v for k, v in os.environ.items() if _SECRET_NAME.search(k) and len(v) >= 6}
+        for value in os.environ.values():
+            if "://" in value:
+                found.update(_URL_PASSWORD.findall(value))
+                found.update(v for k, v in _URL_PARAMETER.findall(value) if _SECRET_NAME.search(k))
+        found = {v for v in found if len(v) >= 6}
         creds = getattr(context, "credentials", None)
         for name in ("access_key_secret", "security_token", "accessKeySecret", "securityToken"):
             value = getattr(creds, name, None)

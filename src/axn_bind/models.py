@@ -24,6 +24,7 @@ from pydantic import (
 
 from .errors import RequestValidationError
 from .log import shown
+from .phone import normalise_phone
 
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 EXPIRATION_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -31,34 +32,12 @@ MIN_LEAD_SECONDS = 60
 MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
 
 # re.ASCII: only 0-9 are digits; Arabic-Indic, Devanagari or fullwidth digits are refused.
-_MOBILE = re.compile(r"1\d{10}", re.ASCII)
-_LANDLINE = re.compile(r"0\d{9,11}", re.ASCII)
-_SEPARATORS = re.compile(r"[\s\-]")
 _EXTENSION = re.compile(r"\d{1,3}", re.ASCII)
 _LOCAL_EXPIRATION = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})", re.ASCII)
 EXPIRATION_REQUIRED = (
     "is required, or TtlSeconds instead: 'yyyy-MM-dd HH:mm:ss' in Asia/Shanghai time "
     "(e.g. Expiration=2030-01-01 12:00:00, or TtlSeconds=3600)"
 )
-
-
-def normalise_phone(value: Any) -> str:
-    """Bare digits of a mainland mobile (``1xxxxxxxxxx``) or a landline with area code (``0...``)."""
-    digits = _SEPARATORS.sub("", str(value)) if isinstance(value, (str, int)) else ""
-    if isinstance(value, bool):
-        digits = ""
-    for prefix in ("+86", "0086"):
-        if digits.startswith(prefix):
-            digits = digits[len(prefix) :]
-            if not digits.startswith(("0", "1")) and 9 <= len(digits) <= 11:
-                digits = "0" + digits  # landline written in international form drops its 0
-            break
-    if _MOBILE.fullmatch(digits) or _LANDLINE.fullmatch(digits):
-        return digits
-    raise ValueError(
-        "must be a mainland mobile (11 digits starting with 1) or a landline with its area code "
-        "(e.g. 057188992688); +86/0086 prefixes, spaces and hyphens are allowed"
-    )
 
 
 def _now(info: ValidationInfo) -> datetime:

@@ -194,11 +194,9 @@ class Order:
 
     @property
     def key(self) -> str:
-        return (
-            f"Idempotency-Key {self.header_key}"
-            if self.header_key
-            else f"OutOrderId {self.out_order_id}"
-        )
+        """The order's key as the function takes it: its OutOrderId (the header is not)."""
+        header = f" (Idempotency-Key {self.header_key} sent too)" if self.header_key else ""
+        return f"OutOrderId {self.out_order_id}{header}"
 
     def all_answers(self) -> list[Answer]:
         return self.answers + self.probe

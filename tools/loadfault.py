@@ -1148,7 +1148,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--function-timeout", type=int, default=30,
         help="the function's timeout the instances' FC context gives each invocation (default "
-        "30 s); a call cut by a kill holds its key for this long plus 30 s, the lease's slack",
+        "30 s); a call cut by a kill holds its key for about this long plus the lease's 30 s "
+        "of slack",
     )  # fmt: skip
     parser.add_argument(
         "--kills", type=int, default=3,

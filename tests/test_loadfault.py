@@ -1,5 +1,7 @@
-"""`make loadfault` in miniature: every phase for a moment, the report's invariants hold; and the
-parts that decide those invariants (the client's retry rule, the accounting) on their own."""
+"""`make loadfault` in miniature: every phase for a moment, the report's invariants hold (and, in
+a second run beside it, instances killed mid-call under ``AXN_UNKNOWN_OUTCOME=refuse``: every
+binding nobody was told of is named as held by the sweep); and the parts that decide those
+invariants (the client's retry rule, the accounting) on their own."""
 
 from __future__ import annotations
 
@@ -9,30 +11,74 @@ import random
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from tests.redisproc import redis_server_binary
 from tools import loadfault
-from tools.loadfault import MUST_BE_ZERO, PHASES, Answer, Logs, Order, figures, retry_wait
+from tools.loadfault import (
+    MUST_BE_ZERO,
+    PHASES,
+    Answer,
+    Logs,
+    Order,
+    Sweep,
+    figures,
+    retry_wait,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
+# A kill leaves its call's key IN_PROGRESS for the lease: the function's timeout (here 10 s, less
+# AXN_DEADLINE_MARGIN_MS) plus 30 s. Both runs wait that out before their probe, side by side.
+TINY = ["--phase-seconds", "1", "--concurrency", "4", "--servers", "2",
+        "--instance-concurrency", "2", "--retry-cap", "0.3", "--read-timeout", "0.5",
+        "--function-timeout", "10", "--seed", "7"]  # fmt: skip
+RUNS = {
+    "all_phases": ["--orders", "64"],
+    "kills_refuse": ["--orders", "24", "--phases", "clean,instance_kill", "--phase-seconds", "2",
+                     "--unknown-outcome", "refuse"],
+}  # fmt: skip
 
 
-def test_a_tiny_run_keeps_every_invariant(tmp_path):
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Both tiny runs, started together; each test waits for its own."""
     redis_server_binary()  # skips (or fails under CI=true) without one
-    out_json = tmp_path / "report.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DYPLS_", "AXN_", "ALIBABA_"))}
-    run = subprocess.run(
-        [sys.executable, "-m", "tools.loadfault", "--phase-seconds", "1", "--orders", "56",
-         "--concurrency", "4", "--servers", "2", "--instance-concurrency", "2",
-         "--retry-cap", "0.3", "--read-timeout", "0.5", "--seed", "7",
-         "--workdir", str(tmp_path / "run"), "--json", str(out_json)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "| figure | value | must be |" in run.stdout
-    report = json.loads(out_json.read_text())
+    started = {}
+    for name, extra in RUNS.items():
+        where = tmp_path_factory.mktemp(name)
+        argv = [sys.executable, "-m", "tools.loadfault", *TINY, *extra,
+                "--workdir", str(where / "run"), "--json", str(where / "report.json")]  # fmt: skip
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        started[name] = (proc, where / "report.json")
+    yield started
+    for proc, _ in started.values():
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def _finished(runs, name):
+    proc, report = runs[name]
+    try:
+        out, _ = proc.communicate(timeout=150)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        pytest.fail(f"the {name} run did not end within 150 s:\n{out}")
+    assert proc.returncode == 0, out
+    assert "| figure | value | must be |" in out
+    return json.loads(report.read_text())
+
+
+def test_a_tiny_run_keeps_every_invariant(runs):
+    report = _finished(runs, "all_phases")
     for name in MUST_BE_ZERO:
         assert report[name] == 0, (name, report["details"])
     assert list(report["phases"]) == list(PHASES)
@@ -43,6 +89,34 @@ def test_a_tiny_run_keeps_every_invariant(tmp_path):
     assert report["possible_orphan_binding_lines"] >= report["keys_bound_twice"]
     assert report["max_binds_overlapping_in_one_instance"] >= 1
     assert any("redis_crashed_at_s" in phase for phase in report["timeline"])
+    # Instances were killed and started again; after the probes, the sweep found every binding
+    # announced, named as held, or named as a possible orphan: each counted once.
+    assert report["instances_killed"] >= 1
+    assert report["bindings_neither_announced_nor_named_as_held"] == 0
+    assert report["bindings_announced"] >= report["orders_answered_200"]
+    assert (
+        report["bindings_announced"]
+        + report["bindings_named_as_held"]
+        + report["bindings_named_as_possible_orphans"]
+    ) == report["bindings_created"]
+    assert report["sweep"]["Remaining"] == 0
+
+
+def test_instances_killed_mid_call_leave_bindings_the_sweep_names_as_held(runs):
+    """Under refuse nothing re-executes a call cut by a kill: its binding stays one that nobody
+    was told of, and the timer's sweep must count (and name) its record."""
+    report = _finished(runs, "kills_refuse")
+    for name in MUST_BE_ZERO:
+        assert report[name] == 0, (name, report["details"])
+    assert report["instances_killed"] >= 1
+    assert report["records_cut_by_a_kill"] >= 1, report["timeline"]
+    assert report["bindings_named_as_held"] >= 1
+    assert report["held_records_counted_by_the_sweep"] >= report["bindings_named_as_held"]
+    assert report["held_for_operator"] == report["bindings_named_as_held"]
+    assert (
+        report["bindings_announced"] + report["bindings_named_as_held"]
+        == (report["bindings_created"])
+    )
 
 
 def test_the_client_retries_exactly_what_the_status_table_says():
@@ -89,7 +163,7 @@ def _args(mode: str = "reexecute") -> SimpleNamespace:
     return SimpleNamespace(
         servers=1, instance_concurrency=1, concurrency=1, orders=4, phases=list(PHASES),
         phase_seconds=1.0, max_tries=3, retry_cap=1.0, read_timeout=1.0, unknown_outcome=mode,
-        seed=0,
+        seed=0, function_timeout=30, kills=3,
     )  # fmt: skip
 
 
@@ -125,6 +199,50 @@ def test_the_accounting_finds_an_unnamed_double_binding_a_lost_result_and_a_wron
     refused = figures(_args("refuse"), orders, bindings, logs, clients, [], [], 1.0)
     assert (refused["results_lost"], refused["held_for_operator"]) == (0, 1)
     assert "NOT 0: double_bindings_not_named" in loadfault.render(report)
+
+
+def test_the_sweep_check_finds_a_binding_neither_announced_nor_named_as_held():
+    orders = [_order(i) for i in range(6)]
+    bindings = [{"OutOrderId": o.out_order_id, "SubsId": f"S{o.index}"} for o in orders]
+    bindings.append({"OutOrderId": "LFtest-00005", "SubsId": "S5b"})  # re-executed after a kill
+    record_of = {o.out_order_id: f"axn:idem:{o.index}" for o in orders}
+    lapsed, running = 900.0, 2000.0  # leases; the sweep began at 1000
+    records = {
+        "axn:idem:0": ("COMPLETED", 0.0),  # S0 announced
+        "axn:idem:1": ("UNKNOWN", 0.0),  # held, in the outbox: named
+        "axn:idem:2": ("IN_PROGRESS", lapsed),  # killed mid-call, lease out, in the outbox: named
+        "axn:idem:3": ("IN_PROGRESS", lapsed),  # killed, but not in the outbox: nobody hears
+        "axn:idem:4": ("IN_PROGRESS", running),  # within its lease: in flight, not held
+        "axn:idem:5": ("COMPLETED", 0.0),  # S5b announced, S5 named as a possible orphan
+    }
+    outbox = {"axn:idem:1", "axn:idem:2", "axn:idem:4"}
+    answer = {"Code": "PartialFailure", "Checked": 3, "InFlight": 1, "Held": 2, "Remaining": 0}
+    sweep = Sweep(answer, 1000.0, record_of, records, outbox, {"S0", "S5b"})
+    logs = Logs()
+    logs.orphans["axn:idem:5"] = 1
+    clients = SimpleNamespace(requests=6, max_in_flight=1)
+
+    def check(sweep: Sweep) -> dict:
+        return figures(_args(), orders, bindings, logs, clients, [], [], 1.0, sweep)
+
+    report = check(sweep)
+    assert report["bindings_announced"] == 2
+    assert report["bindings_named_as_held"] == 2
+    assert report["bindings_named_as_possible_orphans"] == 1
+    missed = report["details"]["bindings_neither_announced_nor_named_as_held"]
+    assert report["bindings_neither_announced_nor_named_as_held"] == 2
+    assert [(m["record"], m["in_outbox"]) for m in missed] == [
+        ("axn:idem:3", False),
+        ("axn:idem:4", True),
+    ]
+    # A sweep that counts fewer held records than there are: only those it names are taken.
+    short = replace(sweep, answer={**answer, "Held": 1, "HeldRecords": [{"Record": "axn:idem:2"}]})
+    assert check(short)["bindings_neither_announced_nor_named_as_held"] == 3
+    # A sweep that asked for a retry (no counts at all) names nothing as held.
+    failed = replace(sweep, answer={"raised": "TransientFailureError"})
+    assert check(failed)["bindings_neither_announced_nor_named_as_held"] == 4
+    failing = next(line for line in loadfault.render(report).splitlines() if line[:6] == "NOT 0:")
+    assert "bindings_neither_announced_nor_named_as_held" in failing
 
 
 def test_every_option_is_explained():

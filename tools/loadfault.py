@@ -1,6 +1,7 @@
 """``make loadfault``: concurrent load on the local function while faults are injected in turn,
 then a count of what must never happen: a key bound twice without a word, a binding whose client
-never got it, an answer naming a binding that is not the key's.
+never got it, an answer naming a binding that is not the key's, a binding the order flow is
+neither told of nor warned about.
 
 What runs, all on 127.0.0.1, each in its own process:
 
@@ -8,26 +9,37 @@ What runs, all on 127.0.0.1, each in its own process:
 - a private redis-server in the run's directory (AOF, ``appendfsync always``, ``noeviction``), on
   a free port, crashed and started again on the same port and directory mid-load;
 - ``--servers`` local instances (``python -m tools.localserver --emulator-url …
-  --instance-concurrency N``) sharing that Redis as ``AXN_IDEMPOTENCY_URL``, like several FC
-  instances; their stdout and stderr (the function's JSON log lines) go to files in the run's
-  directory and are parsed afterwards;
+  --instance-concurrency N --function-timeout T``) sharing that Redis as ``AXN_IDEMPOTENCY_URL``,
+  like several FC instances, some killed and started again mid-load; their stdout and stderr (the
+  function's JSON log lines) go to files in the run's directory (``instance-N.log``, and
+  ``instance-N.K.log`` for the instance started after the K-th kill) and are parsed afterwards;
+- after the load, the sweep: ``python -m tools.invoke events/timer_sweep.json`` (the timer
+  trigger's event through ``index.handler``), its log lines in ``sweep.log``;
 - this process: ``--concurrency`` client threads and the fault schedule.
 
 The instances run with ``AXN_UNKNOWN_OUTCOME=--unknown-outcome``, ``DYPLS_READ_TIMEOUT=
 --read-timeout``, ``DYPLS_CONNECT_TIMEOUT=1``, ``DYPLS_MAX_ATTEMPTS=2``, backoff 50…500 ms,
 ``AXN_STORE_DURABILITY=enforce`` (the default) and ``AXN_PUBLISH_TO`` a file in the run's
-directory; the local FC context gives each invocation 30 s.
+directory; the local FC context gives each invocation ``--function-timeout`` seconds (30). A key
+taken for a call is leased for that time (less ``AXN_DEADLINE_MARGIN_MS``) plus 30 s.
 
-**Load.** Each logical order has one key, kept across all its tries: even orders use
-``OutOrderId``, odd ones an ``Idempotency-Key`` header (their ``OutOrderId`` is sent too, so that
-every binding in the emulator names its order). Each phase gets ``--orders`` / phases orders,
+**Load.** Each logical order has one key, kept across all its tries: its ``OutOrderId``, which
+every order sends (so that every binding in the emulator names its order); odd orders also send
+an ``Idempotency-Key`` header, which the function does not key them by (an ``OutOrderId`` wins:
+an order is bound once whatever key a retry carries). Each phase gets ``--orders`` / phases orders,
 released in waves every 0.5 s across the phase; a client thread carries one order at a time, so
 a phase whose retries keep the clients waiting starts fewer. An order counts in the phase it
 started in. Each try goes to one of the instances at random, as a retry may reach another FC
 instance.
 
 **Phases** (``--phases``), ``--phase-seconds`` each, faults queued on the emulator in bursts every
-0.5 s and cleared at the end of the phase: ``clean``; ``throttle`` (``Throttling.User`` with a
+0.5 s and cleared at the end of the phase: ``clean``; ``instance_kill`` (every call answered
+after 0.8 ``DYPLS_READ_TIMEOUT``, the binding made at the end of the wait; ``--kills`` times,
+evenly spread, once Dyplsapi calls are in flight, one instance after the other is killed with
+SIGKILL and a new one started on its port with the same environment, as FC starts a new instance:
+its calls in flight go on to make their bindings, and nobody records them; its clients see a
+failed connection and retry, and a retry of a cut call is told 409 ``IdempotencyInProgress``
+until the call's lease runs out); ``throttle`` (``Throttling.User`` with a
 retry hint, and ``isv.FLOW_LIMIT``); ``isp`` (``isp.SYSTEM_ERROR``, half of them after binding);
 ``http_5xx`` (500 and 503, half after binding); ``delay`` (answers 0.5 s later than
 ``DYPLS_READ_TIMEOUT``; the binding is made after the wait); ``bind_then_drop``;
@@ -59,14 +71,30 @@ gives up after ``--max-tries`` tries.
   received a 200 whose ``SecretBindDTO.SubsId`` is one of that order's bindings: not during the
   load (every try, retried as above), and not from a *probe*, the same retry loop run once more
   with the same key and body after the load has stopped, the emulator is idle, its fault queue
-  is empty and Redis is up (what "it can still get it by retrying" means). Under
+  is empty, Redis is up and the lease of every call cut by a kill has run out (what "it can still
+  get it by retrying" means; *records a kill left in progress* and *seconds waited for their
+  leases* say how many and how long). Under
   ``AXN_UNKNOWN_OUTCOME=refuse`` an order whose last answer is 409 ``OutcomeUnknown`` is counted
   apart, as *held for an operator* (the README's refuse policy: its answer names the record and
   the earlier upstream RequestId), not as lost. **Must be 0.**
 - *answers naming no binding of their key*: 200 answers whose SubsId is not a binding made for
   that order. **Must be 0.**
-- *defects logged*: the function's ``unexpected_failure`` log lines; *instances that died*:
-  server processes that exited during the run. **Both must be 0.**
+- *bindings neither announced nor named as held*: after the load and the probes the sweep runs
+  as its timer would (the instances' environment, ``AXN_SWEEP_GRACE_SECONDS=0``); then each
+  binding made for an order must be *announced* (an ``axn.binding.created`` event with its SubsId
+  in the publish file), or *named as held* (its order's idempotency record, ``record_key`` of the
+  ``OutOrderId``, is UNKNOWN, or IN_PROGRESS past its lease when the sweep began, is still in the
+  outbox, and the sweep's ``Held`` counts at least every such record, or ``HeldRecords`` names
+  it), or one of the extra bindings the order's ``possible_orphan_binding`` lines name. Per order,
+  the bindings not announced may not outnumber those lines plus one for a held record. **Must be
+  0.** Beside it: *instances killed*, the bindings announced, named as held and named as possible
+  orphans (which add up to *bindings created* when the figure is 0), the held records the sweep
+  counted (``Held``) and named (``HeldRecords``, at most 20), and the sweep's whole answer. Under
+  ``reexecute`` the probe takes over a record a kill left, so its first binding is named as a
+  possible orphan; under ``refuse`` it stays held, and the sweep must name it.
+- *defects logged*: the function's ``unexpected_failure`` log lines (the sweep's included);
+  *instances that died*: server processes that exited during the run, apart from those it
+  killed. **Both must be 0.**
 - answers by class (HTTP status and ``Code``; ``-`` and the exception for a failed connection),
   request latency (each try) and order latency (first try to last answer) as p50/p99, per phase
   and overall; the most requests the clients had in flight, and the most ``bind`` calls that
@@ -99,18 +127,31 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tools.dypls_emulator import EmulatorAdmin
+from tools.dypls_emulator import DEFAULT_POOL_KEY, EmulatorAdmin
+from tools.fc_local import local_env  # also puts src/ on sys.path: axn_bind, imported where used
 from tools.redis_server import RedisServer, RedisServerError
 
 ROOT = Path(__file__).resolve().parents[1]
-PHASES = ("clean", "throttle", "isp", "http_5xx", "delay", "bind_then_drop", "redis_restart")
+PHASES = (
+    "clean",
+    "instance_kill",
+    "throttle",
+    "isp",
+    "http_5xx",
+    "delay",
+    "bind_then_drop",
+    "redis_restart",
+)
 WAVE_SECONDS = 0.5  # orders are released in waves this far apart
 TICK_SECONDS = 0.5  # faults are queued in bursts this far apart
 CLIENT_TIMEOUT = 40.0  # longer than the local FC context's 30 s function timeout
 BACKOFF_BASE = 0.1
 OVERLAP_SLACK = 0.002  # seconds; see parse_logs
+FUNCTION_NAME = "axn-bind"  # the name the local FC context gives the function
+SWEEP_EVENT = ROOT / "events" / "timer_sweep.json"  # what the sweep's timer trigger delivers
 MUST_BE_ZERO = (
     "double_bindings_not_named",
+    "bindings_neither_announced_nor_named_as_held",
     "results_lost",
     "answers_naming_no_binding_of_their_key",
     "defects_logged",
@@ -153,11 +194,9 @@ class Order:
 
     @property
     def key(self) -> str:
-        return (
-            f"Idempotency-Key {self.header_key}"
-            if self.header_key
-            else f"OutOrderId {self.out_order_id}"
-        )
+        """The order's key as the function takes it: its OutOrderId (the header is not)."""
+        header = f" (Idempotency-Key {self.header_key} sent too)" if self.header_key else ""
+        return f"OutOrderId {self.out_order_id}{header}"
 
     def all_answers(self) -> list[Answer]:
         return self.answers + self.probe
@@ -279,9 +318,14 @@ class Processes:
         self.workdir = workdir
         self.children: list[tuple[str, subprocess.Popen[bytes], Any]] = []
         self.redis: RedisServer | None = None
+        self.server_env: dict[str, str] = {}
+        self.server_options: list[str] = []
+        self.killed = 0
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> tuple[Any, Path]:
-        log = self.workdir / f"{name}.log"
+    def spawn(
+        self, name: str, argv: list[str], env: dict[str, str], log_name: str | None = None
+    ) -> tuple[Any, Path]:
+        log = self.workdir / f"{log_name or name}.log"
         out = log.open("wb")
         proc = subprocess.Popen(  # noqa: S603 - this interpreter running the project's tools
             argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
@@ -303,24 +347,44 @@ class Processes:
         self.redis.start()
         return self.redis
 
-    def start_servers(self, count: int, env: dict[str, str], concurrency: int) -> list[str]:
-        started = []
-        for n in range(count):
-            started.append(
-                self.spawn(
-                    f"instance-{n}",
-                    [sys.executable, "-m", "tools.localserver", "--port", "0",
-                     "--emulator-url", env["DYPLS_ENDPOINT"],
-                     "--instance-concurrency", str(concurrency)],
-                    env,
-                )
-            )  # fmt: skip
+    def _server_argv(self, port: int) -> list[str]:
+        return [sys.executable, "-m", "tools.localserver", "--port", str(port),
+                *self.server_options]  # fmt: skip
+
+    def start_servers(
+        self, count: int, env: dict[str, str], concurrency: int, function_timeout: int
+    ) -> list[str]:
+        self.server_env = env
+        self.server_options = [
+            "--emulator-url", env["DYPLS_ENDPOINT"], "--instance-concurrency", str(concurrency),
+            "--function-timeout", str(function_timeout),
+        ]  # fmt: skip
+        started = [self.spawn(f"instance-{n}", self._server_argv(0), env) for n in range(count)]
         return [
             _wait_for_line(proc, log, r"function on (http://\S+)", f"instance {n}")
             for n, (proc, log) in enumerate(started)
         ]
 
+    def kill_and_restart(self, n: int, url: str) -> float:
+        """SIGKILL instance ``n`` (no shutdown: its calls in flight are cut where they are), then
+        start a new one on the same port with the same environment, as FC starts a new instance.
+        Returns the seconds the port was not served."""
+        index = next(i for i, (name, *_) in enumerate(self.children) if name == f"instance-{n}")
+        name, proc, out = self.children[index]
+        proc.kill()
+        proc.wait(timeout=10)
+        down = time.monotonic()
+        self.children[index] = (f"killed-{name}", proc, out)  # not one that died by itself
+        self.killed += 1
+        port = int(urlsplit(url).port or 0)
+        proc, log = self.spawn(
+            name, self._server_argv(port), self.server_env, log_name=f"{name}.{self.killed}"
+        )
+        _wait_for_line(proc, log, r"function on (http://\S+)", f"instance {n} (restarted)")
+        return time.monotonic() - down
+
     def instances_died(self) -> list[str]:
+        """Instances that exited during the run, apart from those this run killed."""
         return [
             f"{name} (exit status {proc.returncode})"
             for name, proc, _ in self.children
@@ -415,17 +479,24 @@ class Schedule:
             self.over = True
 
 
-def _bursts(phase: str, tick: int, wave: int, read_timeout: float) -> list[dict[str, Any]]:
+def _bursts(
+    phase: str, tick: int, wave: int, read_timeout: float, slots: int = 1
+) -> list[dict[str, Any]]:
     """The faults queued at the ``tick``-th TICK_SECONDS of ``phase``. Every 2 s a throttling
     burst covers one and a half waves of tries, so that some orders are still throttled after the
     function's own retry (DYPLS_MAX_ATTEMPTS=2) and their clients get the 429; a second later, a
-    few ``isv.FLOW_LIMIT``."""
+    few ``isv.FLOW_LIMIT``. While instances are killed, every call (``slots``: as many as all the
+    instances serve at once) is slowed to 0.8 of the read timeout: an answer the instance would
+    have had in time, and a binding made while it may already be dead."""
     throttle = {
         0: [{"kind": "throttle", "count": max(2, wave * 3 // 2), "retry_after": 0.2}],
         2: [{"kind": "flow_limit", "count": 2}],
     }
     return {
         "clean": [],
+        "instance_kill": [
+            {"kind": "delay", "count": max(2, slots), "seconds": round(read_timeout * 0.8, 3)}
+        ],
         "throttle": throttle.get(tick % 4, []),
         "isp": [
             {"kind": "isp_error", "count": 1, "bind": True},
@@ -458,19 +529,82 @@ def _post_faults(emulator_url: str, faults: list[dict[str, Any]]) -> None:
         raise SetupError(f"the emulator refused faults {faults}: {response.status} {text}")
 
 
+def _kill_instances(
+    args: argparse.Namespace,
+    procs: Processes,
+    servers: list[str],
+    admin: EmulatorAdmin,
+    began: float,
+    start: float,
+    kills: list[dict[str, Any]],
+    failures: list[BaseException],
+) -> None:
+    """``--kills`` times in the phase, evenly spread: SIGKILL the next instance in turn while
+    Dyplsapi calls are in flight, and start it again on its port. Runs in a thread of its own;
+    what it raises goes to ``failures``."""
+    try:
+        _kill_in_turn(args, procs, servers, admin, began, start, kills)
+    except BaseException as exc:  # raised again by _run_phases
+        failures.append(exc)
+
+
+def _kill_in_turn(
+    args: argparse.Namespace,
+    procs: Processes,
+    servers: list[str],
+    admin: EmulatorAdmin,
+    began: float,
+    start: float,
+    kills: list[dict[str, Any]],
+) -> None:
+    for k in range(args.kills):
+        due = began + args.phase_seconds * (k + 1) / (args.kills + 1)
+        time.sleep(max(0.0, due - time.monotonic()))
+        deadline = time.monotonic() + 1.0  # a kill is meant to cut calls: wait for some
+        while not admin.info().get("in_flight") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        n = k % len(servers)
+        in_flight = admin.info().get("in_flight")
+        at = time.monotonic()
+        down = procs.kill_and_restart(n, servers[n])
+        kills.append(
+            {
+                "instance": n,
+                "at_s": round(at - start, 2),
+                "emulator_calls_in_flight": in_flight,
+                "down_s": round(down, 2),
+            }
+        )
+
+
 def _run_phases(
     args: argparse.Namespace,
     schedule: Schedule,
     admin: EmulatorAdmin,
-    redis: RedisServer,
+    procs: Processes,
+    servers: list[str],
     timeline: list[dict[str, Any]],
 ) -> None:
+    redis = procs.redis
+    assert redis is not None
     start = time.monotonic()
+    slots = args.servers * args.instance_concurrency
     for phase in args.phases:
         schedule.enter(phase)
         began = time.monotonic()
         end = began + args.phase_seconds
         entry: dict[str, Any] = {"phase": phase, "at_s": round(began - start, 2)}
+        killer = None
+        failures: list[BaseException] = []
+        if phase == "instance_kill":
+            entry["kills"] = []
+            killer = threading.Thread(
+                target=_kill_instances,
+                args=(args, procs, servers, admin, began, start, entry["kills"], failures),
+                name="killer",
+                daemon=True,
+            )
+            killer.start()
         if phase == "redis_restart":
             down = min(1.0, args.phase_seconds / 3)
             time.sleep(args.phase_seconds / 3)
@@ -482,12 +616,16 @@ def _run_phases(
         bursts = 0
         tick = 0
         while time.monotonic() < end:
-            faults = _bursts(phase, tick, schedule.wave, args.read_timeout)
+            faults = _bursts(phase, tick, schedule.wave, args.read_timeout, slots)
             tick += 1
             if faults:
                 _post_faults(admin.url, faults)
                 bursts += 1
             time.sleep(max(0.0, min(TICK_SECONDS, end - time.monotonic())))
+        if killer is not None:
+            killer.join()  # the last instance killed is serving again
+            if failures:
+                raise failures[0]
         admin.clear_faults()
         entry["fault_bursts"] = bursts
         timeline.append(entry)
@@ -501,6 +639,104 @@ def _wait_idle(admin: EmulatorAdmin, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+# -- after the load: the leases, the sweep ----------------------------------------------------
+
+
+def record_keys(orders: list[Order]) -> dict[str, str]:
+    """Each order's idempotency record, as the function names it: every order of the run carries
+    an ``OutOrderId``, which wins over an ``Idempotency-Key`` header."""
+    from axn_bind.idempotency import IdempotencyKey, record_key
+
+    return {
+        o.out_order_id: record_key(
+            FUNCTION_NAME, DEFAULT_POOL_KEY, IdempotencyKey("order", o.out_order_id)
+        )
+        for o in orders
+    }
+
+
+def _wait_for_leases(
+    redis_url: str, orders: list[Order], function_timeout: int
+) -> tuple[int, float]:
+    """Wait until no record of ``orders`` is IN_PROGRESS within its lease (an instance was
+    killed mid-call: until the lease runs out, a retry is told 409 IdempotencyInProgress).
+    Returns how many such records there were and the seconds waited."""
+    from axn_bind.idempotency import State, open_store
+
+    keys = record_keys(orders)
+    store = open_store(redis_url)
+    try:
+        now = time.time()
+        leases = [
+            r.lease_until
+            for r in (store.get(k) for k in keys.values())
+            if r is not None and r.state is State.IN_PROGRESS and r.lease_until > now
+        ]
+    finally:
+        store.close()
+    if not leases:
+        return 0, 0.0
+    wait = min(max(leases) - now + 0.2, function_timeout + 60.0)  # the longest a lease can be
+    time.sleep(wait)
+    return len(leases), round(wait, 1)
+
+
+@dataclass
+class Sweep:
+    """What the timer's sweep, run after the load and the probes, answered and left."""
+
+    answer: dict[str, Any]  # the handler's answer, or {"raised": …} when it asked for a retry
+    began: float  # wall-clock time the sweep was started
+    record_of: dict[str, str]  # OutOrderId → its idempotency record
+    records: dict[str, tuple[str, float] | None]  # record → (state, lease_until) after the sweep
+    outbox: set[str]  # records still in the outbox after the sweep
+    announced: set[str]  # SubsIds of the axn.binding.created events the targets received
+    cut: int = 0  # records a killed instance left IN_PROGRESS (orders without an answer)
+    lease_wait: float = 0.0  # seconds waited for their leases before the probe
+    killed: int = 0  # instances killed
+
+
+def run_sweep(workdir: Path, env: dict[str, str], redis_url: str, orders: list[Order]) -> Sweep:
+    """Run the sweep as its timer trigger does (``events/timer_sweep.json`` through
+    ``index.handler``, ``python -m tools.invoke``) with the instances' environment and no grace
+    period; then read what it left: the records, the outbox and the announced events."""
+    from axn_bind.idempotency import open_store
+
+    sweep_env = {
+        **env,
+        **local_env(env["DYPLS_ENDPOINT"]),  # what tools.localserver gives its instances
+        "AXN_SWEEP_GRACE_SECONDS": "0",
+    }
+    began = time.time()
+    with (workdir / "sweep.log").open("wb") as err:
+        done = subprocess.run(  # noqa: S603 - this interpreter running the project's tools
+            [sys.executable, "-m", "tools.invoke", str(SWEEP_EVENT)],
+            cwd=ROOT, env=sweep_env, stdout=subprocess.PIPE, stderr=err, timeout=120, check=False,
+        )  # fmt: skip
+    try:
+        answer = json.loads(done.stdout)
+    except ValueError:
+        answer = {"raised": f"exit status {done.returncode}", "output": done.stdout[-500:].decode()}
+    keys = record_keys(orders)
+    store = open_store(redis_url)
+    try:
+        records: dict[str, tuple[str, float] | None] = {}
+        for key in keys.values():
+            r = store.get(key)
+            records[key] = None if r is None else (r.state.value, r.lease_until)
+        outbox = set(store.outbox_due(0.0, max(1, len(keys) * 2)))
+    finally:
+        store.close()
+    announced = set()
+    events = workdir / "events.jsonl"
+    for raw in events.read_text().splitlines() if events.exists() else []:
+        with contextlib.suppress(ValueError, AttributeError, KeyError, TypeError):
+            event = json.loads(raw)
+            if event.get("type") == "axn.binding.created" and event["data"].get("SubsId"):
+                announced.add(str(event["data"]["SubsId"]))
+    return Sweep(answer, began, keys, records, outbox, announced)
 
 
 # -- the function's log lines -----------------------------------------------------------------
@@ -584,6 +820,7 @@ def figures(
     died: list[str],
     timeline: list[dict[str, Any]],
     load_seconds: float,
+    sweep: Sweep | None = None,
 ) -> dict[str, Any]:
     by_order: dict[str, list[str]] = defaultdict(list)
     mine = {o.out_order_id for o in orders}
@@ -611,6 +848,8 @@ def figures(
                 held.append(entry)
             else:
                 lost.append(entry)
+
+    check = held_check(orders, by_order, logs, sweep) if sweep is not None else None
 
     def phase_figures(selected: list[Order]) -> dict[str, Any]:
         tries = [a for o in selected for a in o.answers]
@@ -641,6 +880,8 @@ def figures(
             "max_tries": args.max_tries,
             "retry_cap_seconds": args.retry_cap,
             "read_timeout_seconds": args.read_timeout,
+            "function_timeout_seconds": args.function_timeout,
+            "kills": args.kills,
             "unknown_outcome": args.unknown_outcome,
             "seed": args.seed,
         },
@@ -656,6 +897,16 @@ def figures(
         "results_lost": len(lost),
         "held_for_operator": len(held),
         "answers_naming_no_binding_of_their_key": len(wrong),
+        "instances_killed": sweep.killed if sweep else 0,
+        "records_cut_by_a_kill": sweep.cut if sweep else 0,
+        "lease_wait_seconds": sweep.lease_wait if sweep else 0.0,
+        "bindings_announced": check["announced"] if check else None,
+        "bindings_named_as_held": check["held"] if check else None,
+        "bindings_named_as_possible_orphans": check["orphans"] if check else None,
+        "bindings_neither_announced_nor_named_as_held": len(check["missed"]) if check else None,
+        "held_records_counted_by_the_sweep": check["held_counted"] if check else None,
+        "held_records_named_by_the_sweep": check["held_named"] if check else None,
+        "sweep": check["answer"] if check else None,
         "defects_logged": len(logs.defects),
         "tracebacks_in_instance_output": len(logs.tracebacks),
         "instances_died": len(died),
@@ -683,10 +934,72 @@ def figures(
                 if not o.got()
             ][:50],
             "answers_naming_no_binding_of_their_key": wrong[:50],
+            "bindings_neither_announced_nor_named_as_held": check["missed"][:50] if check else [],
             "defects_logged": logs.defects[:10],
             "tracebacks_in_instance_output": logs.tracebacks[:10],
             "instances_died": died,
         },
+    }
+
+
+def held_check(
+    orders: list[Order], by_order: dict[str, list[str]], logs: Logs, sweep: Sweep
+) -> dict[str, Any]:
+    """Is every binding made for an order either announced (an ``axn.binding.created`` event
+    with its SubsId reached the targets), or named as held by the sweep (its order's record is
+    UNKNOWN, or IN_PROGRESS past its lease, still in the outbox, and counted in the sweep's
+    ``Held``), or one of the extra bindings the function named in ``possible_orphan_binding``?
+
+    Per order, the bindings not announced must not outnumber the order's possible-orphan lines
+    plus one when its record is held: a held record names one attempt, whose binding nobody was
+    told of. The sweep's ``Held`` must count every such record; when it counts fewer, only those
+    it named in ``HeldRecords`` are taken as named."""
+    answer = sweep.answer
+    pending = []
+    announced = 0
+    for order in orders:
+        subs = sorted(set(by_order.get(order.out_order_id, [])))
+        announced += sum(1 for s in subs if s in sweep.announced)
+        unannounced = [s for s in subs if s not in sweep.announced]
+        if not unannounced:
+            continue
+        record = sweep.record_of[order.out_order_id]
+        found = sweep.records.get(record)
+        state = found[0] if found else None
+        lapsed = found is not None and found[0] == "IN_PROGRESS" and found[1] <= sweep.began
+        held = (state == "UNKNOWN" or lapsed) and record in sweep.outbox
+        pending.append((order, record, unannounced, state, held))
+    counted = int(answer.get("Held") or 0)
+    named = {str(r.get("Record")) for r in answer.get("HeldRecords") or [] if isinstance(r, dict)}
+    enough = counted >= sum(1 for *_, held in pending if held)
+    missed: list[dict[str, Any]] = []
+    held_bindings = orphan_bindings = 0
+    for order, record, unannounced, state, held in pending:
+        credit_held = 1 if held and (enough or record in named) else 0
+        orphans = logs.orphans.get(record, 0)
+        left = len(unannounced)
+        orphan_bindings += min(left, orphans)
+        held_bindings += min(max(0, left - orphans), credit_held)
+        if left > orphans + credit_held:
+            missed.append(
+                {
+                    "order": order.key,
+                    "record": record,
+                    "state": state,
+                    "in_outbox": record in sweep.outbox,
+                    "not_announced": unannounced,
+                    "possible_orphan_lines": orphans,
+                    "counted_by_the_sweep": bool(credit_held),
+                }
+            )
+    return {
+        "announced": announced,
+        "held": held_bindings,
+        "orphans": orphan_bindings,
+        "missed": missed,
+        "held_counted": counted,
+        "held_named": len(named),
+        "answer": {k: v for k, v in answer.items() if k not in ("HeldRecords", "RequestId")},
     }
 
 
@@ -730,6 +1043,27 @@ def render(report: dict[str, Any]) -> str:
             report["answers_naming_no_binding_of_their_key"],
             "0",
         ),
+        ("instances killed mid-call (SIGKILL, started again)", report["instances_killed"], ""),
+        ("records a kill left in progress (no answer yet)", report["records_cut_by_a_kill"], ""),
+        ("seconds waited for their leases before the probe", report["lease_wait_seconds"], ""),
+        ("bindings announced (axn.binding.created)", report["bindings_announced"], ""),
+        ("bindings named as held by the sweep", report["bindings_named_as_held"], ""),
+        (
+            "bindings named as possible orphans (possible_orphan_binding)",
+            report["bindings_named_as_possible_orphans"],
+            "",
+        ),
+        (
+            "bindings neither announced nor named as held",
+            report["bindings_neither_announced_nor_named_as_held"],
+            "0",
+        ),
+        (
+            "held records the sweep counted / named",
+            f"{report['held_records_counted_by_the_sweep']} / "
+            f"{report['held_records_named_by_the_sweep']}",
+            "",
+        ),
         ("defects logged (unexpected_failure)", report["defects_logged"], "0"),
         ("tracebacks in the instances' output", report["tracebacks_in_instance_output"], "0"),
         ("instances that died", report["instances_died"], "0"),
@@ -753,6 +1087,9 @@ def render(report: dict[str, Any]) -> str:
     ]
     out += ["", "| figure | value | must be |", "|---|---|---|"]
     out += [f"| {name} | {value} | {must} |" for name, value, must in rows]
+    if report["sweep"] is not None:
+        swept = ", ".join(f"{k} {v}" for k, v in report["sweep"].items() if k != "Message")
+        out += ["", f"the sweep after the load (timer event, grace 0): {swept}"]
     if report["final_answers_without_200"]:
         finals = ", ".join(f"{k} x{v}" for k, v in report["final_answers_without_200"].items())
         out += ["", f"last answer of the orders that never got a 200: {finals}"]
@@ -809,6 +1146,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "this (default 1 s)",
     )  # fmt: skip
     parser.add_argument(
+        "--function-timeout", type=int, default=30,
+        help="the function's timeout the instances' FC context gives each invocation (default "
+        "30 s); a call cut by a kill holds its key for about this long plus the lease's 30 s "
+        "of slack",
+    )  # fmt: skip
+    parser.add_argument(
+        "--kills", type=int, default=3,
+        help="instances killed (SIGKILL, then started again) in the instance_kill phase, one "
+        "after the other, evenly spread (default 3)",
+    )  # fmt: skip
+    parser.add_argument(
         "--unknown-outcome", choices=("reexecute", "refuse"), default="reexecute",
         help="AXN_UNKNOWN_OUTCOME of the instances (default reexecute)",
     )  # fmt: skip
@@ -824,12 +1172,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "directory, removed after a run whose must-be-0 figures are all 0)",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    for name in ("orders", "concurrency", "servers", "instance_concurrency", "max_tries"):
+    for name in ("orders", "concurrency", "servers", "instance_concurrency", "max_tries", "kills"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     for name in ("phase_seconds", "retry_cap", "read_timeout"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be more than 0")
+    if args.function_timeout < 3:
+        parser.error("--function-timeout must be at least 3 s")
     args.phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     unknown = [p for p in args.phases if p not in PHASES]
     if unknown or not args.phases:
@@ -860,7 +1210,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "DYPLS_BACKOFF_BASE_MS": "50",
             "DYPLS_BACKOFF_MAX_MS": "500",
         }
-        servers = procs.start_servers(args.servers, env, args.instance_concurrency)
+        servers = procs.start_servers(
+            args.servers, env, args.instance_concurrency, args.function_timeout
+        )
 
         rng = random.Random(args.seed)
         run_id = "".join(rng.choice("abcdefghjkmnpqrstuvwxyz") for _ in range(4))
@@ -884,7 +1236,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         for thread in threads:
             thread.start()
         try:
-            _run_phases(args, schedule, admin, redis, timeline)
+            _run_phases(args, schedule, admin, procs, servers, timeline)
         finally:
             schedule.stop()
         for thread in threads:  # each order ends within max_tries tries
@@ -893,18 +1245,24 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         _wait_idle(admin, args.read_timeout + 10)
         admin.clear_faults()
 
-        # The probe: what retrying once more gets an order that has a binding but no 200.
+        # The probe: what retrying once more gets an order that has a binding but no 200 (once
+        # a retry can be answered: the lease of a call cut by a kill has run out).
         made = {str(b.get("OutOrderId")) for b in admin.bindings()}
+        unanswered = [o for o in schedule.orders if o.out_order_id in made and not o.got()]
+        cut, lease_wait = _wait_for_leases(redis.url(), unanswered, args.function_timeout)
         probe_rng = random.Random(args.seed + 1)
-        for order in schedule.orders:
-            if order.out_order_id in made and not order.got():
-                clients.run(order, order.probe, probe_rng)
+        for order in unanswered:
+            clients.run(order, order.probe, probe_rng)
         _wait_idle(admin, args.read_timeout + 10)
         bindings = admin.bindings()
         died = procs.instances_died()
         procs.stop_servers()
-        logs = parse_logs(sorted(workdir.glob("instance-*.log")))
-        return figures(args, schedule.orders, bindings, logs, clients, died, timeline, load_seconds)
+        sweep = run_sweep(workdir, env, redis.url(), schedule.orders)
+        sweep.cut, sweep.lease_wait, sweep.killed = cut, lease_wait, procs.killed
+        logs = parse_logs([*sorted(workdir.glob("instance-*.log")), workdir / "sweep.log"])
+        return figures(
+            args, schedule.orders, bindings, logs, clients, died, timeline, load_seconds, sweep
+        )
     finally:
         procs.close()
 

@@ -8,7 +8,8 @@ runtimes. The function is configured with the emulator's credentials and its fir
 ``--instance-concurrency N`` serves up to N requests at once, each in its own daemon thread, as
 an FC 3.0 instance with instance concurrency N does. ``--emulator-url`` points the function at an
 emulator that is already running instead of starting one, so that several local instances can
-share one emulator (and one Redis store): what ``make loadfault`` runs.
+share one emulator (and one Redis store): what ``make loadfault`` runs. ``--function-timeout``
+is the function's timeout the FC context gives each invocation (30 s, as in s.yaml, by default).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 from tools.dypls_emulator import Emulator
-from tools.fc_local import FcContext, http_event, local_env
+from tools.fc_local import FcContext, FunctionMeta, http_event, local_env
 
 
 class TriggerHandler(BaseHTTPRequestHandler):
@@ -51,8 +52,9 @@ class TriggerHandler(BaseHTTPRequestHandler):
             base64_body=True,
             source_ip=self.client_address[0],
         )
+        context = FcContext(function=getattr(self.server, "function", None) or FunctionMeta())
         with getattr(self.server, "slots", None) or contextlib.nullcontext():
-            result = handler(event, FcContext())
+            result = handler(event, context)
         payload = result["body"].encode("utf-8")
         self.send_response(result["statusCode"])
         for name, value in result["headers"].items():
@@ -131,9 +133,19 @@ def main(argv: list[str] | None = None) -> int:
         help="requests served at once, each in its own thread, as an FC 3.0 instance with "
         "instance concurrency N (default 1: one at a time)",
     )
+    parser.add_argument(
+        "--function-timeout",
+        type=int,
+        default=FunctionMeta.timeout,
+        help=f"the function's timeout in seconds, as the FC context gives it to each invocation "
+        f"(default {FunctionMeta.timeout})",
+    )
     args = parser.parse_args(argv)
     if args.instance_concurrency < 1:
         parser.error("--instance-concurrency must be at least 1")
+    if args.function_timeout < 1:
+        parser.error("--function-timeout must be at least 1")
+    function = FunctionMeta(timeout=args.function_timeout)
 
     emulator = None
     try:
@@ -154,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("AXN_PUBLISH_TO", f"file://{events}")
     from index import initialize
 
-    initialize(FcContext())
+    initialize(FcContext(function=function))
     try:
         if args.instance_concurrency > 1:
             server: HTTPServer = ConcurrentServer((args.host, args.port), args.instance_concurrency)
@@ -169,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    server.function = function  # type: ignore[attr-defined] - read by TriggerHandler
     url = f"http://{args.host}:{server.server_address[1]}/"
     print(f"Dyplsapi emulator on {emulator_url}; function on {url}")
     print(f"Outcomes announced to: {os.environ['AXN_PUBLISH_TO']}")

@@ -96,6 +96,13 @@ def test_validation_error_lists_fields_and_makes_no_upstream_call(emulator):
     assert bind_calls(emulator) == []
 
 
+def test_a_json_error_names_where_it_is_in_plain_words(emulator):
+    status, _, body = post(b'{"PhoneNoA": "1390', base64_body=True)
+    assert (status, body["Code"]) == (400, "MalformedRequest")
+    assert "(Unterminated string starting at line 1, column 14)" in body["Message"]
+    assert "at at" not in body["Message"]
+
+
 @pytest.mark.parametrize(
     ("raw", "fragment"),
     [

@@ -176,7 +176,7 @@ def test_a_near_miss_field_name_gets_did_you_mean(sent, meant):
         value = "3600"
     errs = errors_of({**data, sent: value})
     if meant is None:
-        assert "the parameters are PoolKey, PhoneNoA" in errs[sent]
+        assert "the fields are PoolKey, PhoneNoA" in errs[sent]
     else:
         assert errs[sent].endswith(f"did you mean {meant}?")
         assert meant not in errs  # one problem, not a second "is required" for the same field
@@ -194,9 +194,22 @@ def test_pool_key_falls_back_to_the_configured_default():
     assert build_request(base(), default_pool="FC100000000000009").PoolKey == "FC100000000000001"
 
 
+def test_the_summary_of_several_near_misses_reads_as_sentences():
+    """Each problem's own "did you mean X?" ends it: never "?;" or "?." in the message."""
+    data = base()
+    data.pop("Expiration")
+    data["phonenoa"] = data.pop("PhoneNoA")
+    data["ttlseconds"] = "3600"
+    with pytest.raises(RequestValidationError) as caught:
+        build_request(data)
+    message = caught.value.message
+    assert "did you mean PhoneNoA? " in message and message.endswith("did you mean TtlSeconds?")
+    assert "?;" not in message and "?." not in message
+
+
 def test_unknown_field_is_rejected_not_dropped():
     errs = errors_of(base(PhoneNob="13800000000"))
-    assert "not a BindAxnExtension parameter" in errs["PhoneNob"]
+    assert "is not a field of a bind request" in errs["PhoneNob"]
 
 
 def test_an_unknown_field_name_is_quoted_with_phone_numbers_masked_and_cut_short():

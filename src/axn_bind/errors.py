@@ -91,8 +91,12 @@ class RequestValidationError(AxnError):
                 *errors[: cls.MAX_ERRORS],
                 {"Field": "(request)", "Message": f"and {more} more problem(s) not listed"},
             ]
-        summary = "; ".join(f"{e['Field']} {e['Message']}" for e in errors)
-        return cls(f"Invalid bind request: {summary}.", errors=errors)
+        summary = ""
+        for problem in (f"{e['Field']} {e['Message']}" for e in errors):
+            # "…did you mean PhoneNoA? TtlSeconds …": no "?;" and no "?." in the sentence.
+            summary += ("" if not summary else " " if summary.endswith("?") else "; ") + problem
+        end = "" if summary.endswith(("?", ".")) else "."
+        return cls(f"Invalid bind request: {summary}{end}", errors=errors)
 
 
 class MalformedRequestError(AxnError):

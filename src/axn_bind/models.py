@@ -284,10 +284,10 @@ def _describe(error: Any) -> dict[str, str]:
     loc = ".".join(str(p) for p in error.get("loc", ()))
     if kind == "extra_forbidden":
         meant = did_you_mean(loc)
-        hint = f"did you mean {meant}?" if meant else "the parameters are " + ", ".join(RULES)
+        hint = f"did you mean {meant}?" if meant else "the fields are " + ", ".join(RULES)
         return {
             "Field": shown_name(loc),
-            "Message": f"is not a BindAxnExtension parameter (names are case-sensitive); {hint}",
+            "Message": f"is not a field of a bind request (names are case-sensitive); {hint}",
         }
     if kind == "string_unicode":  # a lone surrogate escape (\ud800) in a name or a value
         return {

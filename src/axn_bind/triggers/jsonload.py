@@ -38,10 +38,13 @@ def load_json(data: bytes | str, what: str = "body") -> Any:
             f"The {what} is nested more than {MAX_DEPTH} levels deep."
         ) from None
     except ValueError as exc:
+        if not isinstance(exc, json.JSONDecodeError):
+            raise MalformedRequestError(f"The {what} is not valid JSON.") from None
+        # json's messages may end in "at" ("Unterminated string starting at"): never "at at".
+        where = "" if exc.msg.endswith(" at") else " at"
         raise MalformedRequestError(
-            f"The {what} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})."
-            if isinstance(exc, json.JSONDecodeError)
-            else f"The {what} is not valid JSON."
+            f"The {what} is not valid JSON ({exc.msg}{where} line {exc.lineno}, column "
+            f"{exc.colno})."
         ) from None
     if not _depth_ok(value, MAX_DEPTH):
         raise MalformedRequestError(f"The {what} is nested more than {MAX_DEPTH} levels deep.")

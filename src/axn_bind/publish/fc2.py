@@ -21,8 +21,9 @@ its one transport method is replaced: the SDK's own sending retries up to five t
 backoffs of seconds and a 60 s timeout per try (far past the publish budget), and on any error
 answer logs the request headers, its signature and security token among them. Here each attempt
 is sent once, through this target's transport (:meth:`.http.HttpTarget.post`: the time this
-target gives it covers the whole answer, which is read up to 64 KiB), and nothing is logged; the records the SDK itself writes to the root logger (its string to sign holds the
-security token) are dropped by a filter.
+target gives it covers the whole answer, which is read up to 64 KiB), and nothing is logged;
+the records the SDK itself writes to the root logger (its string to sign holds the security
+token) are dropped by a filter.
 """
 
 from __future__ import annotations

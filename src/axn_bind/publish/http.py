@@ -141,7 +141,7 @@ class HttpTarget:
         self.attempts = attempts
         self.backoff = backoff  # the wait after the first attempt, doubled after each next one
         self.max_wait = max_wait  # the longest wait between two attempts
-        self.transport = transport or Transport(pool_size=1)  # no proxy or .netrc either
+        self.transport = transport or Transport()  # no proxy or .netrc from the environment
         self.clock = clock
         self.sleep = sleep
 

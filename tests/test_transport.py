@@ -276,7 +276,7 @@ def test_a_chunked_answer_without_end_is_cut_at_the_size_limit():
 
 
 def test_the_size_limit_counts_the_whole_answer_to_the_byte():
-    answer = http_answer(b"x" * 60_000)
+    answer = http_answer(b"x" * 60_000, close=True)  # each call on a connection of its own
     with RawServer(lambda conn, _: (read_request(conn), conn.sendall(answer))) as server:
         transport = Transport()
 

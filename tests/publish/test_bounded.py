@@ -61,7 +61,7 @@ Make = Callable[[], Any]
 
 def endpoint(kind: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Make]:
     """A receiver of ``kind`` (not started) and a function making a target that sends to it."""
-    options: dict[str, Any] = {"sleep": no_sleep}
+    options: dict[str, Any] = {"sleep": no_sleep, "backoff": 0.01}  # every attempt within 1 s
     if kind == "webhook":
         rx: Any = WebhookReceiver(SECRET)
         return rx, lambda: WebhookTarget(rx.url, SECRET, **options)

@@ -103,17 +103,25 @@ def _cut() -> OSError:
     return _TooLarge("the answer passed its size limit")
 
 
-class _DeadlineReader(socket.SocketIO):
+class _DeadlineReader(io.RawIOBase):
     """Socket reads that never wait past the exchange's end, nor read past its size limit.
 
-    A SocketIO, as the reader http.client makes is, so that it holds the socket open: an answer
+    It holds the socket open as the reader socket.makefile() gives http.client does: an answer
     that closes its connection (``Connection: close``, HTTP/1.0) gets its socket closed by the
-    connection as soon as the headers are read, and the body must still be readable."""
+    connection as soon as the headers are read, and the body must still be readable. (A plain
+    RawIOBase rather than socket.SocketIO: a microsecond less on every call.)"""
 
     def __init__(self, sock: socket.socket) -> None:
-        super().__init__(sock, "rb")
-        # Counted as socket.makefile() counts its readers: the socket closes after this does.
-        sock._io_refs += 1  # type: ignore[attr-defined]
+        self._sock = sock
+        sock._io_refs += 1  # type: ignore[attr-defined] # the socket closes after this does
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            super().close()
+            self._sock._decref_socketios()  # type: ignore[attr-defined]
 
     def readinto(self, buffer: Any) -> int:
         left = _progress.end - _progress.clock()

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
+import tracemalloc
 
-from axn_bind.dypls.transport import Answered, NoAnswer, NotSent, Transport
+from axn_bind.dypls.classify import classify
+from axn_bind.dypls.transport import MAX_ANSWER, Answered, NoAnswer, NotSent, Transport
+from axn_bind.errors import Kind
 from tests.rawserver import OK_JSON, RawServer, http_answer, read_request
+from tools.receivers.faults import MiB, Misbehaviour, gzip_bomb
 
 
 class TickingClock:
@@ -188,3 +193,119 @@ def test_preconnect_to_nothing_reports_why_and_sends_nothing():
     transport = Transport()
     assert transport.preconnect("http://127.0.0.1:9/", timeout=1) == "connection refused"
     assert isinstance(send(transport, "http://127.0.0.1:9"), NotSent)
+
+
+def test_an_answer_that_closes_its_connection_is_read_to_its_end():
+    """``Connection: close`` (or HTTP/1.0) with the body in a later packet: the connection lets go
+    of its socket once the headers are read, and the body must still arrive whole."""
+
+    def closing(conn: socket.socket, _: int) -> None:
+        read_request(conn)
+        answer = http_answer(close=True)
+        conn.sendall(answer[: -len(OK_JSON)])
+        threading.Event().wait(0.05)
+        conn.sendall(OK_JSON)
+
+    with RawServer(closing) as server:
+        transport = Transport()
+        first, second = send(transport, server.url), send(transport, server.url)
+    assert first == second
+    assert isinstance(first, Answered) and first.body == OK_JSON
+    assert server.connections == 2
+
+
+def measured(call):
+    """``call()``, its seconds, and the peak of Python memory it allocated, in bytes."""
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        result = call()
+    finally:
+        seconds = time.monotonic() - started
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return result, seconds, peak
+
+
+def misbehaving_then_answering(misbehaviour: Misbehaviour, stop: threading.Event):
+    """Connection 0 gets ``misbehaviour``; any later one a normal answer."""
+
+    def serve(conn: socket.socket, index: int) -> None:
+        read_request(conn)
+        if index == 0:
+            misbehaviour.play(conn, stop)
+        else:
+            conn.sendall(http_answer())
+
+    return serve
+
+
+def test_an_answer_over_the_size_limit_is_cut_as_no_answer_and_its_connection_not_reused():
+    """A Dyplsapi-style call answered 200 with an 800 MiB body: cut at 64 KiB without reserving
+    the body's size, judged like a connection that broke after the request was sent (a binding
+    may exist), and the next call gets a fresh connection."""
+    flood, stop = Misbehaviour("flood"), threading.Event()
+    with RawServer(misbehaving_then_answering(flood, stop)) as server:
+        transport = Transport()
+        result, seconds, peak = measured(lambda: send(transport, server.url))
+        flood.ended.wait(5)
+        after = send(transport, server.url)
+        stop.set()
+    assert result == NoAnswer("answer cut at 64 KiB", timed_out=False)
+    verdict = classify(result)
+    assert (verdict.kind, verdict.code, verdict.retry) == (
+        Kind.UNKNOWN,
+        "UpstreamConnectionLost",
+        False,
+    )
+    assert "may or may not exist" in verdict.message
+    assert seconds < 2 and peak < 2 * MiB
+    assert flood.outcome == "client went away" and flood.written < 64 * MiB  # of 800 MiB
+    assert isinstance(after, Answered) and server.connections == 2
+
+
+def test_a_chunked_answer_without_end_is_cut_at_the_size_limit():
+    flood, stop = Misbehaviour("flood-chunked"), threading.Event()
+    with RawServer(misbehaving_then_answering(flood, stop)) as server:
+        result, seconds, peak = measured(lambda: send(Transport(), server.url))
+        flood.ended.wait(5)
+        stop.set()
+    assert result == NoAnswer("answer cut at 64 KiB", timed_out=False)
+    assert seconds < 2 and peak < 2 * MiB
+    assert flood.outcome == "client went away" and flood.written < 64 * MiB
+
+
+def test_the_size_limit_counts_the_whole_answer_to_the_byte():
+    answer = http_answer(b"x" * 60_000, close=True)  # each call on a connection of its own
+    with RawServer(lambda conn, _: (read_request(conn), conn.sendall(answer))) as server:
+        transport = Transport()
+
+        def call(limit: int):
+            return transport.send(
+                server.url + "/", {}, b"", connect_timeout=2, read_timeout=5,
+                end=transport.clock() + 5, max_answer=limit,
+            )  # fmt: skip
+
+        fits, over = call(len(answer)), call(len(answer) - 1)
+    assert isinstance(fits, Answered) and fits.body == b"x" * 60_000
+    assert over == NoAnswer(f"answer cut at {len(answer) - 1} bytes", timed_out=False)
+    assert len(answer) < MAX_ANSWER  # an answer this size passes by default
+
+
+def test_a_compressed_answer_is_read_as_it_came_not_inflated():
+    """The request asks for identity; an answer gzipped (twice) anyway, 10 KB that would inflate
+    to 4 GiB, is taken as the bytes that came."""
+    bomb, stop = Misbehaviour("gzip-bomb"), threading.Event()
+    requests: list[bytes] = []
+
+    def serve(conn: socket.socket, _: int) -> None:
+        requests.append(read_request(conn))
+        bomb.play(conn, stop)
+
+    gzip_bomb()  # made before the measure
+    with RawServer(serve) as server:
+        result, seconds, peak = measured(lambda: send(Transport(), server.url))
+    assert b"\r\nAccept-Encoding: identity\r\n" in requests[0]
+    assert isinstance(result, Answered) and result.body == gzip_bomb()
+    assert result.headers["content-encoding"] == "gzip, gzip"
+    assert seconds < 2 and peak < 2 * MiB

@@ -205,6 +205,14 @@ def test_a_webhook_with_a_token_and_credentials_is_sent_to_the_url_it_was_checke
     assert headers["authorization"] == "Basic " + base64.b64encode(b"user:p@ss").decode()
 
 
+def test_a_webhook_with_a_query_and_no_path_is_sent_to_its_host():
+    with WebhookReceiver(WEBHOOK_SECRET) as rx:
+        origin = rx.url.removesuffix("/hooks/axn")
+        target = open_target(f"{origin}?token={SECRET}", webhook_secret=WEBHOOK_SECRET)
+        target.send(EVENT, timeout=5)
+    assert [(d["verified"], d["path"]) for d in rx.deliveries] == [(True, f"/?token={SECRET}")]
+
+
 def test_a_webhook_on_the_ipv6_loopback_is_delivered_there():
     server, got = _ipv6_listener()
     with server:

@@ -83,7 +83,8 @@ class Url(NamedTuple):
         """The URL rebuilt from its checked parts (the fragment left out: it is never sent)."""
         user = f"{self.userinfo}@" if self.userinfo else ""
         query = f"?{self.query}" if self.query else ""
-        return f"{self.scheme}://{user}{self.netloc}{self.path}{query}"
+        path = self.path or ("/" if query else "")  # https://host?q: the request target is /?q
+        return f"{self.scheme}://{user}{self.netloc}{path}{query}"
 
 
 def _refuse(setting: str, problem: str) -> ConfigurationError:

@@ -8,6 +8,7 @@ scripted faults, the partial failure that arrives as HTTP 200 included.
         rx.fail(503, code="ServiceUnavailable")  # the next request gets 503
         rx.fail_entries("TooManyRequests")       # the next request: 200, FailedEntryCount 1
         rx.answer_raw(b"<html>", status=200)     # the next request: this body as it is
+        rx.misbehave("flood")                    # ... or a dripping or huge answer (faults.py)
         ...
         rx.events                                # accepted events (the bus extension kept)
         rx.deliveries                            # every request: status, verified, reason, …
@@ -34,6 +35,8 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from .faults import Misbehaving
 
 PUT_EVENTS = "/openapi/putEvents"
 BATCH_TYPE = "application/cloudevents-batch+json; charset=utf-8"
@@ -73,7 +76,7 @@ def _string_to_sign(method: str, path: str, headers: dict[str, str]) -> str:
     return "\n".join(lines) + "\n" + "".join(f"{n}:{v}\n" for n, v in acs) + path
 
 
-class EventBridgeReceiver:
+class EventBridgeReceiver(Misbehaving):
     def __init__(
         self,
         credentials: dict[str, tuple[str, str | None]],
@@ -92,6 +95,7 @@ class EventBridgeReceiver:
         self.headers: list[dict[str, str]] = []
         self.nonces: list[str] = []
         self.lock = threading.Lock()
+        Misbehaving.__init__(self)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -99,6 +103,8 @@ class EventBridgeReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 status, extra, answer = receiver._receive(self.command, self.path, headers, body)
+                if receiver.misbehaved(self):
+                    return
                 # A client that gave up waiting (a scripted slow answer) is not an error here.
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.send_response(status)
@@ -348,5 +354,6 @@ class EventBridgeReceiver:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
         self.server.shutdown()
         self.server.server_close()

@@ -6,6 +6,7 @@ faults.
         rx.url                                     # the endpoint: http://127.0.0.1:PORT
         rx.fail(503, retry_after="1")              # the next invocation gets 503
         rx.fail(202, delay=1.0, accept=True)       # accepted, but answered a second late
+        rx.misbehave("drip")                       # a dripping or huge answer (faults.py)
         ...
         rx.events                                  # accepted events, in arrival order
         rx.invocations                             # every request: api, names, status, reason
@@ -56,6 +57,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from alibabacloud_tea_openapi.utils import Utils as SdkUtils
 from darabonba.request import DaraRequest
+
+from .faults import Misbehaving
 
 V3 = "ACS3-HMAC-SHA256"
 V3_PATH = re.compile(r"/2023-03-30/functions/(?P<function>[^/]+)/invocations")
@@ -127,7 +130,7 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class FcReceiver:
+class FcReceiver(Misbehaving):
     def __init__(
         self,
         keys: Mapping[str, tuple[str, str | None]],
@@ -144,6 +147,7 @@ class FcReceiver:
         self.tasks: dict[str, set[str]] = {}  # function key -> accepted task ids
         self.nonces: set[str] = set()
         self.lock = threading.Lock()
+        Misbehaving.__init__(self)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -152,6 +156,8 @@ class FcReceiver:
                 status, answer, extra = receiver._receive(
                     self.command, self.path, list(self.headers.items()), body
                 )
+                if receiver.misbehaved(self):
+                    return
                 data = json.dumps(answer).encode() if answer else b""
                 self.send_response(status)
                 for name, value in extra.items():
@@ -376,5 +382,6 @@ class FcReceiver:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
         self.server.shutdown()
         self.server.server_close()

@@ -8,6 +8,7 @@ records the messages it accepted, and answers scripted faults with MNS's error s
         rx.fail(400, "QpsLimitExceeded")  # ... or an MNS error code
         rx.fail(201, delay=1.0)           # ... or a slow answer (accepted after the delay)
         rx.skew = 3600                    # its clock runs an hour ahead: TimeExpired
+        rx.misbehave("drip")              # a dripping or huge answer (faults.py)
         ...
         rx.events                         # the CloudEvents consumers would read, in order
         rx.messages                       # every accepted message: kind, name, body, id
@@ -36,6 +37,8 @@ from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .faults import Misbehaving
+
 NS = "http://mns.aliyuncs.com/doc/v1/"
 DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
 CONTENT_TYPE = "text/xml;charset=utf-8"
@@ -62,7 +65,7 @@ class Refusal(Exception):
         self.code = code
 
 
-class MnsReceiver:
+class MnsReceiver(Misbehaving):
     def __init__(
         self,
         access_key_id: str,
@@ -87,6 +90,7 @@ class MnsReceiver:
         self.messages: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.lock = threading.Lock()
+        Misbehaving.__init__(self)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -94,6 +98,8 @@ class MnsReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 status, answer, extra = receiver._receive(self.path, body, headers)
+                if receiver.misbehaved(self):
+                    return
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "text/xml;charset=utf-8")
@@ -294,5 +300,6 @@ class MnsReceiver:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
         self.server.shutdown()
         self.server.server_close()

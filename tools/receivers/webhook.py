@@ -3,6 +3,7 @@
 
     with WebhookReceiver(secret) as rx:        # rx.url
         rx.fail(503, retry_after="1")           # the next delivery gets 503 with Retry-After
+        rx.misbehave("drip")                    # ... or a dripping or huge answer (faults.py)
         ...
         rx.events                               # verified events, in arrival order
         rx.deliveries                           # every delivery: id, status answered, verified
@@ -23,6 +24,8 @@ from typing import Any
 
 from standardwebhooks import Webhook
 
+from .faults import Misbehaving
+
 
 @dataclass
 class Fault:
@@ -31,7 +34,7 @@ class Fault:
     delay: float = 0.0
 
 
-class WebhookReceiver:
+class WebhookReceiver(Misbehaving):
     def __init__(self, secret: str, host: str = "127.0.0.1", port: int = 0) -> None:
         self.verifier = Webhook(secret)
         self.faults: list[Fault] = []
@@ -39,13 +42,16 @@ class WebhookReceiver:
         self.deliveries: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.lock = threading.Lock()
+        Misbehaving.__init__(self)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                status, extra = receiver._receive(body, headers)
+                status, extra = receiver._receive(body, headers, self.path)
+                if receiver.misbehaved(self):
+                    return
                 self.send_response(status)
                 for name, value in extra.items():
                     self.send_header(name, value)
@@ -72,7 +78,9 @@ class WebhookReceiver:
         ids = [e["id"] for e in self.events]
         return len(ids) - len(set(ids))
 
-    def _receive(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
+    def _receive(
+        self, body: bytes, headers: dict[str, str], path: str = ""
+    ) -> tuple[int, dict[str, str]]:
         with self.lock:
             fault = self.faults.pop(0) if self.faults else None
         if fault is not None and fault.delay:
@@ -87,7 +95,7 @@ class WebhookReceiver:
             self.headers.append(headers)
             self.deliveries.append(
                 {"id": headers.get("webhook-id"), "status": status, "verified": verified,
-                 "body": body.decode("utf-8", "replace")}
+                 "body": body.decode("utf-8", "replace"), "path": path}
             )  # fmt: skip
             if verified and 200 <= status < 300:
                 self.events.append(event if isinstance(event, dict) else json.loads(body))
@@ -99,5 +107,6 @@ class WebhookReceiver:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
         self.server.shutdown()
         self.server.server_close()

@@ -11,9 +11,15 @@ An exchange ends in one of three ways, and the difference decides whether a retr
 The stage is tracked by the connection itself (connect → sent), not guessed from exception
 types. The exchange's end is a **total** limit: every socket read waits at most until then, so
 an answer that drips in slowly is cut at the deadline rather than each read getting a fresh
-timeout. Pooled connections idle for longer than ``idle_seconds`` are closed before reuse: a
-keep-alive connection left over from before FC froze the instance may be dead without either side
-knowing, and a request written into it would end as an unknown outcome.
+timeout. The answer is bounded in size too: at most ``max_answer`` bytes of it (status line,
+headers and body as they arrive; 64 KiB unless told) are read, and one that would pass that is
+cut and its connection closed: NoAnswer, as when the connection breaks. Nor is it decompressed:
+the request asks for ``Accept-Encoding: identity`` (http.client's default), so a compressed
+answer is one nobody asked for, taken as the bytes that came.
+
+Pooled connections idle for longer than ``idle_seconds`` are closed before reuse: a keep-alive
+connection left over from before FC froze the instance may be dead without either side knowing,
+and a request written into it would end as an unknown outcome.
 """
 
 from __future__ import annotations
@@ -41,6 +47,11 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool  # no
 from urllib3.util import Timeout  # noqa: E402
 
 IDLE_SECONDS = 4.0  # pooled connections idle longer than this are not reused
+# The most of an answer that is read: a Dyplsapi answer (JSON of a few hundred bytes, headers of
+# about as many) or a publish target's (a status, a few headers, a short error body) is far
+# below it; a receiver that sends more cannot hold the function's memory.
+MAX_ANSWER = 64 * 1024
+_BUFFER = io.DEFAULT_BUFFER_SIZE  # what the reader may hold ahead of what was asked for
 USER_AGENT = "axn-bind (python-requests)"
 NOT_STARTED, CONNECTING, CONNECTED, SENT = "not started", "connecting", "connected", "sent"
 
@@ -77,26 +88,52 @@ class _Progress(threading.local):
     read_timeout: float = float("inf")
     clock: Callable[[], float] = time.monotonic
     connection: Any = None
+    room: float = float("inf")  # bytes of the answer that may still be read (< 0: it was cut)
 
 
 _progress = _Progress()
 
 
+class _TooLarge(OSError):
+    """The answer passed the exchange's size limit."""
+
+
+def _cut() -> OSError:
+    _progress.room = -1
+    return _TooLarge("the answer passed its size limit")
+
+
 class _DeadlineReader(io.RawIOBase):
-    """Socket reads that never wait past the exchange's end."""
+    """Socket reads that never wait past the exchange's end, nor read past its size limit.
+
+    It holds the socket open as the reader socket.makefile() gives http.client does: an answer
+    that closes its connection (``Connection: close``, HTTP/1.0) gets its socket closed by the
+    connection as soon as the headers are read, and the body must still be readable. (A plain
+    RawIOBase rather than socket.SocketIO: a microsecond less on every call.)"""
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
+        sock._io_refs += 1  # type: ignore[attr-defined] # the socket closes after this does
 
     def readable(self) -> bool:
         return True
+
+    def close(self) -> None:
+        if not self.closed:
+            super().close()
+            self._sock._decref_socketios()  # type: ignore[attr-defined]
 
     def readinto(self, buffer: Any) -> int:
         left = _progress.end - _progress.clock()
         if left <= 0:
             raise TimeoutError("the exchange's deadline passed")
         self._sock.settimeout(min(left, 3600.0))
-        return self._sock.recv_into(buffer)
+        count = self._sock.recv_into(buffer)
+        room = _progress.room - count
+        if room < 0:
+            raise _cut()
+        _progress.room = room
+        return count
 
 
 class _DeadlineResponse(http.client.HTTPResponse):
@@ -104,6 +141,13 @@ class _DeadlineResponse(http.client.HTTPResponse):
         super().__init__(sock, *args, **kwargs)
         self.fp.close()  # the plain makefile() reader; replaced by one that keeps the deadline
         self.fp = io.BufferedReader(_DeadlineReader(sock))
+
+    def _safe_read(self, amt: int) -> bytes:
+        # A body (or chunk) of ``amt`` bytes is read into one buffer of that size, allocated
+        # first: one that cannot fit is cut before that, not after 800 MiB were reserved.
+        if amt > _progress.room + _BUFFER:
+            raise _cut()
+        return super()._safe_read(amt)
 
 
 class _Tracked:
@@ -228,13 +272,15 @@ class Transport:
         connect_timeout: float,
         read_timeout: float,
         end: float,
+        max_answer: int = MAX_ANSWER,
     ) -> Exchange:
         """POST ``body`` to ``url``. Connecting may take ``connect_timeout``; once sent, the
         whole answer must arrive within ``read_timeout``; and all of it is over by ``end``
-        (on ``clock``), whatever the server's pace."""
+        (on ``clock``), whatever the server's pace. An answer longer than ``max_answer`` bytes
+        (all of it, as it arrives) is cut: NoAnswer, since the request was sent."""
         progress = _progress
         progress.stage, progress.end, progress.clock = NOT_STARTED, end, self.clock
-        progress.read_timeout = read_timeout
+        progress.read_timeout, progress.room = read_timeout, max_answer
         progress.connection = None
         left = end - self.clock()
         if left <= 0:
@@ -252,7 +298,7 @@ class Transport:
                 assert_same_host=False,
                 timeout=Timeout(connect=min(connect_timeout, left), read=left),
                 preload_content=True,  # the whole body, then the connection goes back
-                decode_content=True,
+                decode_content=False,  # identity was asked for: no inflating a small body
             )
             answered = Answered(
                 response.status,
@@ -262,6 +308,8 @@ class Transport:
         except Exception as exc:  # every failure is classified by the stage it reached
             if progress.stage in (NOT_STARTED, CONNECTING):
                 return NotSent(_reason(exc))
+            if progress.room < 0:
+                return NoAnswer(f"answer cut at {_size(max_answer)}", timed_out=False)
             reason = _reason(exc)
             return NoAnswer(reason, timed_out=reason == "timed out" or self.clock() >= end)
         finally:
@@ -293,6 +341,10 @@ class Transport:
     def close(self) -> None:
         self.adapter.close()
         self._pools.clear()
+
+
+def _size(count: int) -> str:
+    return f"{count // 1024} KiB" if count % 1024 == 0 else f"{count} bytes"
 
 
 def _split(url: str) -> tuple[str, str]:

@@ -197,7 +197,7 @@ class EventBridgeTarget(HttpTarget):
                 nonce=uuid.uuid4().hex,
             )
             response = self.post(body, headers, left)
-            status, text = response.status_code, response.content
+            status, text = response.status, response.body
             if 200 <= status < 300:
                 problem, retryable = self._entry_failure(event, text, credentials)
                 if problem is None:

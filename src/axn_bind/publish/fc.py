@@ -299,8 +299,5 @@ class FcTarget(AsyncInvokeTarget):
         headers = {**signed.headers, "x-fc-invocation-type": "Async", "x-fc-async-task-id": task}
         response = self.post(body, headers, limit, connect=limit)
         return answer_of(
-            response.status_code,
-            response.headers,
-            response.content[:8192],
-            code_keys=("Code", "ErrorCode"),
+            response.status, response.headers, response.body[:8192], code_keys=("Code", "ErrorCode")
         )

@@ -20,9 +20,10 @@ for the tests). Two of its habits do not suit a publish target, so
 its one transport method is replaced: the SDK's own sending retries up to five times with
 backoffs of seconds and a 60 s timeout per try (far past the publish budget), and on any error
 answer logs the request headers, its signature and security token among them. Here each attempt
-is sent once, on this target's session, within the time this target gives it, and nothing is
-logged; the records the SDK itself writes to the root logger (its string to sign holds the
-security token) are dropped by a filter.
+is sent once, through this target's transport (:meth:`.http.HttpTarget.post`: the time this
+target gives it covers the whole answer, which is read up to 64 KiB), and nothing is logged;
+the records the SDK itself writes to the root logger (its string to sign holds the security
+token) are dropped by a filter.
 """
 
 from __future__ import annotations
@@ -31,14 +32,14 @@ import logging
 import os
 from collections.abc import Callable
 from functools import cache
+from types import SimpleNamespace
 from typing import Any
-
-import requests
+from urllib.parse import urlencode
 
 from ..config import Credentials
+from ..dypls.transport import Answered
 from ..errors import ConfigurationError
 from .fc import Answer, AsyncInvokeTarget, answer_of
-from .http import Retry
 
 INVOCATION_TYPE = "x-fc-invocation-type"
 ASYNC_ID = "x-fc-stateful-async-invocation-id"
@@ -47,8 +48,8 @@ ASYNC_ID = "x-fc-stateful-async-invocation-id"
 class _Answered(Exception):
     """An answer other than 2xx, carried out of the SDK's call."""
 
-    def __init__(self, response: requests.Response) -> None:
-        super().__init__(response.status_code)
+    def __init__(self, response: Answered) -> None:
+        super().__init__(response.status)
         self.response = response
 
 
@@ -79,12 +80,10 @@ def _sdk() -> tuple[Callable[..., Any], type[Exception]]:
         root.addFilter(_QuietSdk(os.path.dirname(fc2.__file__) + os.sep))
 
     class Client(fc2.Client):
-        def __init__(
-            self, *, session: requests.Session, timeout: tuple[float, float], **kwargs: Any
-        ) -> None:
+        def __init__(self, *, target: Fc2Target, limit: float, **kwargs: Any) -> None:
             super().__init__(**kwargs)
-            self._session = session
-            self._timeout = timeout
+            self._target = target
+            self._limit = limit
 
         def _do_request(
             self,
@@ -93,19 +92,14 @@ def _sdk() -> tuple[Callable[..., Any], type[Exception]]:
             headers: dict[str, str],
             params: dict[str, str] | None = None,
             body: bytes | None = None,
-        ) -> requests.Response:
-            response = self._session.request(
-                method,
-                f"{self.endpoint}{path}",
-                headers=headers,
-                params=params,
-                data=body,
-                timeout=self._timeout,
-                allow_redirects=False,
-            )
-            if not 200 <= response.status_code < 300:
+        ) -> Any:
+            # Only invoke_function is called, and it POSTs; Retry leaves through the SDK.
+            url = f"{self.endpoint}{path}" + (f"?{urlencode(params)}" if params else "")
+            limit = self._limit
+            response = self._target.post(body or b"", headers, limit, connect=limit, url=url)
+            if not 200 <= response.status < 300:
                 raise _Answered(response)
-            return response
+            return SimpleNamespace(headers=response.headers, content=response.body)
 
     return Client, fc2.FcError
 
@@ -131,8 +125,8 @@ class Fc2Target(AsyncInvokeTarget):
             accessKeyID=creds.access_key_id,
             accessKeySecret=creds.access_key_secret,
             securityToken=creds.security_token or "",
-            session=self.session,
-            timeout=(limit, limit),
+            target=self,
+            limit=limit,
         )
         try:
             client.invoke_function(
@@ -145,13 +139,11 @@ class Fc2Target(AsyncInvokeTarget):
         except _Answered as answered:
             response = answered.response
             return answer_of(
-                response.status_code,
+                response.status,
                 response.headers,
-                response.content[:8192],
+                response.body[:8192],
                 code_keys=("ErrorCode", "Code"),
             )
-        except requests.RequestException as exc:
-            raise Retry(f"no answer ({type(exc).__name__})") from None
         except self.sdk_error as error:  # an error the invoked function reported (sync only)
             return answer_of(int(error.status_code), {}, b"", code_keys=())
         return Answer(202)

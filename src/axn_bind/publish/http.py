@@ -5,10 +5,17 @@ Each target keeps its own rules: how it signs, which answers are delivered, whic
 good and which are worth another attempt. An attempt says so by returning (delivered), raising
 PublishError (refused) or raising :class:`Retry` (not delivered yet); :meth:`HttpTarget.deliver`
 does the rest.
+
+Every exchange goes through the Dyplsapi client's :class:`~axn_bind.dypls.transport.Transport`
+(one per target): the time an attempt is given covers all of it, the answer's last byte included,
+however slowly a receiver drips it, and at most 64 KiB of an answer is read (a target looks only
+at a status, a few headers and a short body); an answer that passes that is cut, its connection
+closed. Either way the attempt ends in :class:`Retry`, the event is owed and sent again later.
 """
 
 from __future__ import annotations
 
+import base64
 import math
 import os
 import random
@@ -16,14 +23,15 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
-
-import requests
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..config import Credentials, credentials_from
+from ..dypls.transport import Answered, Transport
 from ..errors import ConfigurationError, PublishError
 from ..urls import is_loopback, split
 from .event import Event
 
+MAX_ANSWER = 64 * 1024  # the most of an answer that is read
 REGION = re.compile(r"[a-z]{2}(?:-[a-z0-9]+)+")
 ACCOUNT = re.compile(r"[0-9]{1,32}")
 
@@ -91,9 +99,23 @@ class Retry(Exception):
         self.after = after
 
 
+def request_url(url: str) -> tuple[str, dict[str, str]]:
+    """``url`` as it is sent, and the headers it implies: ``user:password@`` becomes HTTP Basic
+    authorization (as requests made it), a ``#fragment`` is left out."""
+    parts = urlsplit(url)
+    headers: dict[str, str] = {}
+    if "@" in parts.netloc:
+        userinfo, _, hostport = parts.netloc.rpartition("@")
+        user, _, password = userinfo.partition(":")
+        pair = f"{unquote(user)}:{unquote(password)}".encode("latin-1", "replace")
+        headers["authorization"] = "Basic " + base64.b64encode(pair).decode()
+        parts = parts._replace(netloc=hostport)
+    return urlunsplit(parts._replace(fragment="")), headers
+
+
 class HttpTarget:
-    """A target that sends over its own HTTP session, in attempts. A subclass sets ``name``
-    and ``url`` and calls :meth:`deliver` with its attempt."""
+    """A target that sends over its own transport (connection pool), in attempts. A subclass
+    sets ``name`` and ``url`` and calls :meth:`deliver` with its attempt."""
 
     name: str
     url: str
@@ -104,15 +126,14 @@ class HttpTarget:
         attempts: int = 3,
         backoff: float = 0.5,
         max_wait: float = 10.0,
-        session: requests.Session | None = None,
+        transport: Transport | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.attempts = attempts
         self.backoff = backoff  # the wait after the first attempt, doubled after each next one
         self.max_wait = max_wait  # the longest wait between two attempts
-        self.session = session or requests.Session()
-        self.session.trust_env = False  # no proxy or .netrc from the environment
+        self.transport = transport or Transport()  # no proxy or .netrc from the environment
         self.clock = clock
         self.sleep = sleep
 
@@ -136,21 +157,34 @@ class HttpTarget:
             ) from None
 
     def post(
-        self, data: bytes, headers: Mapping[str, str], left: float, connect: float = 5.0
-    ) -> requests.Response:
-        """POST ``data`` to ``url`` (redirects not followed), waiting at most ``connect`` seconds
-        to connect and ``left`` for the answer, which is read in full; Retry when none comes (a
-        connection dropped mid-answer included)."""
-        try:
-            return self.session.post(
-                self.url,
-                data=data,
-                headers=headers,
-                timeout=(min(connect, left), left),
-                allow_redirects=False,
-            )
-        except requests.RequestException as exc:
-            raise Retry(f"no answer ({type(exc).__name__})") from None
+        self,
+        data: bytes,
+        headers: Mapping[str, str],
+        left: float,
+        connect: float = 5.0,
+        url: str | None = None,
+    ) -> Answered:
+        """POST ``data`` to ``url`` (default: the target's; redirects not followed), connecting
+        within ``connect`` seconds, all of it over within ``left``: the answer's status, headers
+        (names in lower case) and body, of at most MAX_ANSWER bytes in all. Retry when no
+        complete answer came: not sent, no answer, or one cut at the deadline or the size limit,
+        with a short fixed reason (never the URL: it may carry a token)."""
+        address, sent = request_url(url or self.url)
+        for name, value in headers.items():  # the transport sets these two itself
+            if name.lower() not in ("content-length", "user-agent"):
+                sent[name] = value
+        exchange = self.transport.send(
+            address,
+            sent,
+            data,
+            connect_timeout=min(connect, left),
+            read_timeout=left,
+            end=self.transport.clock() + left,
+            max_answer=MAX_ANSWER,
+        )
+        if isinstance(exchange, Answered):
+            return exchange
+        raise Retry(f"no answer ({exchange.reason})")
 
     def deliver(self, timeout: float, attempt: Callable[[int, float], None]) -> None:
         """Call ``attempt(number, seconds_left)`` until it returns, within ``attempts`` and

@@ -240,8 +240,8 @@ class MnsTarget(HttpTarget):
             if creds.security_token:  # added after signing: MNS does not sign it
                 headers["security-token"] = creds.security_token
             response = self.post(data, headers, left)
-            text = response.text[:4096]
-            status = response.status_code
+            text = response.body[:4096].decode("utf-8", "replace")
+            status = response.status
             if status == 201 and _MESSAGE_ID.search(text):
                 return
             found = _CODE.search(text)

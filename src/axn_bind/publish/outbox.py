@@ -133,7 +133,7 @@ class Announcer:
         counts.update(InFlight=0, Held=0)
         held: list[tuple[float, str, str | None]] = []  # (created at, record, attempt id)
         now = time.time() if now is None else now
-        started = time.monotonic()
+        due = self.store.outbox_count(self.grace)  # what this sweep owes an answer about
         seen: set[str] = set()  # a key deferred in this sweep and already due again (grace 0)
         while self._time_left(budget):
             keys = [k for k in self.store.outbox_due(self.grace, SWEEP_BATCH) if k not in seen]
@@ -170,8 +170,7 @@ class Announcer:
                     counts["Announced"] += 1
         counts["Held"] = len(held)
         # Due when the sweep started and not reached (a key deferred now is due a grace later).
-        left = self.store.outbox_count(self.grace + time.monotonic() - started)
-        answer: dict[str, Any] = {**counts, "Remaining": left}
+        answer: dict[str, Any] = {**counts, "Remaining": max(0, due - counts["Checked"])}
         if held:
             held.sort()
             answer["HeldOldestSeconds"] = max(0, round(now - held[0][0]))

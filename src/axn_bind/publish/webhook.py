@@ -82,7 +82,7 @@ class WebhookTarget(HttpTarget):
                 "webhook-signature": sign(self.key, event.id, now, event.text),
             }
             response = self.post(event.text.encode(), headers, left)
-            status = response.status_code
+            status = response.status
             if 200 <= status < 300:
                 return
             if status == 410:

@@ -1,20 +1,29 @@
 """The Chinese docs must not drift from the code or from the English docs.
 
-README.zh-CN.md is a translation of the main sections of README.md. These checks fail when the
+README.zh-CN.md is a translation of README.md, section by section. These checks fail when the
 code gains, loses or changes a setting, when README.md changes a default or a row of its status
-table, when a link between the two READMEs disappears, or when docs/deploy.zh-CN.md (once it
-exists) pins another Serverless Devs CLI than docs/deploy.md. Only files of this repository are
-read.
+table, when a link between the two READMEs disappears, when docs/deploy.zh-CN.md (once it
+exists) pins another Serverless Devs CLI than docs/deploy.md, when either README gains or loses
+a ``##`` section that the other lacks, when a README's contents miss a heading, and when an error
+code the function can answer is missing from the Troubleshooting section of either README. Only
+files of this repository are read.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib
+import json
+import pkgutil
 import re
 from pathlib import Path
 
 import pytest
 
+import axn_bind
 from axn_bind.config import SETTINGS
+from axn_bind.dypls import codes as upstream_codes
+from axn_bind.errors import AxnError
 from tests.test_deploy import readme_configuration_names
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +34,31 @@ DEPLOY_ZH = ROOT / "docs" / "deploy.zh-CN.md"
 
 # The heading of the configuration section in each README.
 CONFIGURATION_HEADING = {README: "Configuration", README_ZH: "配置"}
+
+# Every `##` section of README.md, in order, and its heading in README.zh-CN.md. A section added
+# to (or removed from) either README without the other fails test_sections_correspond.
+SECTIONS = {
+    "Quick start": "快速开始",
+    "How a request flows": "请求流程",
+    "HTTP API": "HTTP API",
+    "Client examples": "客户端示例",
+    "OpenAPI: Postman and Apifox": "OpenAPI：Postman 与 Apifox",
+    "Events: queues, buses, timers": "事件：队列、总线、定时触发器",
+    "Idempotency: exactly one binding per order": "幂等：每个订单恰好一个绑定关系",
+    "Publishing: announcing every outcome to the order flow": "发布：把每个结果通知订单流程",
+    "Retries and unknown outcomes": "重试与结果未知",
+    "Configuration": "配置",
+    "Deployment": "部署",
+    "Troubleshooting": "故障排查",
+    "Performance": "性能",
+    "Testing": "测试",
+    "URLs": "URL",
+    "Logs, metrics and privacy": "日志、指标与隐私",
+    "Layout": "目录结构",
+    "The local Dyplsapi emulator": "本地 Dyplsapi 模拟器",
+    "Choices made where the specification is silent": "规范未作规定之处的取舍",
+}
+TROUBLESHOOTING_HEADING = {README: "Troubleshooting", README_ZH: "故障排查"}
 
 # Defaults README.md states in words, and how README.zh-CN.md states them. Any other default
 # (a value in backticks) must be identical in both tables.
@@ -222,4 +256,135 @@ def test_chinese_docs_pin_the_same_serverless_devs_cli(english, chinese):
     assert not wrong, (
         f"{chinese.relative_to(ROOT)} runs another Serverless Devs CLI than "
         f"{english.relative_to(ROOT)} ({shown}):\n" + "\n".join(wrong)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# (f): the same sections, and contents that reach every heading
+# ---------------------------------------------------------------------------------------------
+
+_FENCE = re.compile(r"^```.*?^```", re.M | re.S)
+_TOC = re.compile(r"<!-- toc -->\n(.*?)<!-- /toc -->", re.S)
+
+
+def headings(path: Path, level: str = "##") -> list[str]:
+    """The ``level`` headings of ``path`` in order, code blocks left out."""
+    text = _FENCE.sub("", read(path))
+    return [m[1].strip() for m in re.finditer(rf"^{level} (.+)$", text, re.M)]
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_sections_correspond():
+    english, chinese = headings(README), headings(README_ZH)
+    extra_en = [h for h in english if h not in SECTIONS]
+    missing_en = [h for h in SECTIONS if h not in english]
+    extra_zh = [h for h in chinese if h not in SECTIONS.values()]
+    missing_zh = [zh for zh in SECTIONS.values() if zh not in chinese]
+    assert not extra_en and not missing_en, (
+        f"README.md's sections differ from SECTIONS in this test: new {extra_en}, gone "
+        f"{missing_en}; give README.zh-CN.md the same section and add both to SECTIONS"
+    )
+    assert not extra_zh and not missing_zh, (
+        f"README.zh-CN.md's sections differ from SECTIONS in this test: new {extra_zh}, gone "
+        f"{missing_zh}; every section of README.md needs its translation"
+    )
+    assert [SECTIONS[h] for h in english] == chinese, (
+        "the two READMEs order their sections differently"
+    )
+
+
+@pytest.mark.parametrize("path", [README, README_ZH], ids=["README", "README.zh-CN"])
+def test_contents_link_every_heading(path):
+    found = _TOC.search(read(path))
+    name = path.relative_to(ROOT)
+    assert found, f"{name} has no contents between <!-- toc --> and <!-- /toc -->"
+    links = re.findall(r"\]\(#([^)\s]+)\)", found[1])
+    wanted = [anchor(h) for h in headings(path, "##") + headings(path, "###")]
+    missing = sorted(set(wanted) - set(links))
+    dangling = sorted(set(links) - set(wanted))
+    assert not missing, f"{name}: the contents do not link to {missing}"
+    assert not dangling, f"{name}: the contents link to headings that do not exist: {dangling}"
+
+
+# ---------------------------------------------------------------------------------------------
+# (g): every code the function answers is in Troubleshooting, in both languages
+# ---------------------------------------------------------------------------------------------
+
+# A backticked code: a name such as `StoreNotDurable`, `isv.NO_AVAILABLE_NUMBER`, `Forbidden.RAM`,
+# or a family such as `Throttling*` and `isp.*` (not `Allow: POST`, `Retry-After` or `A=b`).
+_CODE = re.compile(r"(?:isv|isp)\.\*|[A-Za-z][A-Za-z0-9]*(?:[._][A-Za-z0-9_]+)*\*?")
+
+
+def _codes_in(spans_: set[str]) -> set[str]:
+    return {s for s in spans_ if _CODE.fullmatch(s)}
+
+
+def answered_codes() -> dict[str, str]:
+    """Every code the function can answer, with where it comes from: README.md's status table,
+    the error classes (src/axn_bind/errors.py and every AxnError subclass), each ``code="…"``
+    given where an error is made, the upstream code table and its prefixes, and
+    docs/openapi.json (generated from the code)."""
+    found: dict[str, str] = {}
+
+    def add(names, source: str) -> None:
+        for name in names:
+            if name != "OK":
+                found.setdefault(name, source)
+
+    for row in status_table(README):
+        add(_codes_in(spans(" ".join(row[:1] + row[2:]))), "README.md's status table")
+    for module in pkgutil.walk_packages(axn_bind.__path__, "axn_bind."):
+        importlib.import_module(module.name)
+    classes, todo = [], [AxnError]
+    while todo:
+        cls = todo.pop()
+        classes.append(cls)
+        todo.extend(cls.__subclasses__())
+    add((cls.code for cls in classes), "an error class")
+    for path in sorted((ROOT / "src" / "axn_bind").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.keyword)
+                and node.arg == "code"
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)
+            ):
+                add([node.value.value], str(path.relative_to(ROOT)))
+    add(upstream_codes.CODES, "src/axn_bind/dypls/codes.py")
+    add((prefix + "*" for prefix, _ in upstream_codes.PREFIXES), "src/axn_bind/dypls/codes.py")
+    contract = json.loads(read(ROOT / "docs" / "openapi.json"))
+    for operation in (op for item in contract["paths"].values() for op in item.values()):
+        for answer in operation.get("responses", {}).values():
+            add(_codes_in(set(_CODE_SPAN.findall(answer.get("description", "")))), "openapi.json")
+    return found
+
+
+def test_the_code_list_is_not_empty():
+    """A list that silently lost its sources would make the Troubleshooting check pass."""
+    found = answered_codes()
+    for code in (
+        "StoreNotDurable",
+        "isv.NO_AVAILABLE_NUMBER",
+        "OutcomeUnknown",
+        "isp.*",
+        "UpstreamTimeout",
+        "NotAttempted",
+        "SignatureDoesNotMatch",
+    ):
+        assert code in found, code
+    assert len(found) > 50, sorted(found)
+
+
+@pytest.mark.parametrize("path", [README, README_ZH], ids=["README", "README.zh-CN"])
+def test_troubleshooting_names_every_code(path):
+    named = spans(section(path, TROUBLESHOOTING_HEADING[path]))
+    missing = {code: source for code, source in answered_codes().items() if code not in named}
+    assert not missing, (
+        f"{path.relative_to(ROOT)}: Troubleshooting does not name these codes (say what causes "
+        "each and how to fix it, naming the setting where configuration is at fault): "
+        + ", ".join(f"`{code}` (from {source})" for code, source in sorted(missing.items()))
     )

@@ -945,6 +945,27 @@ def test_production_deploy_stops_without_the_vpc_of_its_store(tmp_path):
     assert p["internetAccess"] is True, "Dyplsapi is a public endpoint"
 
 
+# The checks every deploy file must pass, whatever it deploys: tests/test_registry.py runs them on
+# the s.yaml of the application template too (rendered with the defaults of its parameters).
+SHARED_CHECKS = (
+    test_s_yaml_is_one_fc3_function,
+    test_fc3_component_is_pinned_to_the_release_of_its_schema,
+    test_props_validate_against_fc3_schema,
+    test_every_magic_variable_resolves,
+    test_code_and_runtime,
+    test_pre_deploy_checks_then_builds_the_package,
+    test_handler_paths_resolve_to_callables,
+    test_each_trigger_config_matches_its_own_type,
+    test_trigger_names_are_unique,
+    test_no_trigger_is_anonymous_and_http_is_post_only,
+    test_environment_declares_every_setting_and_nothing_else,
+    test_environment_values_come_from_env_with_the_code_defaults,
+    test_no_secret_ships_in_s_yaml,
+    test_environment_fits_fc_size_limit,
+    test_s_preview_renders_the_file,
+)
+
+
 def test_the_publish_policy_grants_each_signed_target_exactly_its_action():
     """ram-policy.publish.json: one statement per kind of target that signs with the function's
     role, no wildcard, every resource a placeholder the README names."""

@@ -10,7 +10,7 @@ RUNTIME ?= python3.10
 PORT ?= 9000
 EMULATOR_PORT ?= 18021
 
-.PHONY: help test lint unit run invoke emulator package bench mutate predeploy clean loadfault openapi
+.PHONY: help test lint unit run invoke emulator package bench mutate predeploy clean loadfault openapi registry
 
 ## make help: list the targets and what they do
 help:
@@ -70,6 +70,10 @@ package: $(STAMP)
 ## make predeploy: the check s deploy runs first (memory store, empty pool, a Redis that may lose records)
 predeploy: $(STAMP)
 	$(BIN)/python tools/predeploy.py
+
+## make registry: build/registry/, the Serverless Devs application template (publish.yaml, src/ with s.yaml and the code, readme.md, version.md), and build/registry.zip for `s init --uri`
+registry: $(STAMP)
+	$(BIN)/python tools/registry.py
 
 ## make openapi [OPENAPI_ARGS=--check]: write docs/openapi.json, the HTTP API's OpenAPI 3.1 contract, from the code (--check: fail when it is stale)
 openapi: $(STAMP)

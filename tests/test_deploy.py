@@ -1,24 +1,28 @@
-"""Deployment checks: s.yaml, the RAM policy, the README table and the event samples.
+"""Deployment checks: s.yaml, s.trial.yaml, the RAM policy, the README table and the event samples.
 
-s.yaml is parsed with its magic variables (``${vars.x}``, ``${env('N', 'default')}``,
+s.yaml (production) and s.trial.yaml (the trial deploy: memory store, no VPC) are parsed with its magic variables (``${vars.x}``, ``${env('N', 'default')}``,
 ``${config('AccountID')}``) replaced by test values and validated against the fc3 component's props
 schema (tests/data/fc3-props.schema.json, source in the .SOURCE.txt beside it). The schema accepts
 any trigger config for any trigger type, so each trigger is also checked against the definition
 of its own type and against this project's rules: no anonymous HTTP trigger, POST only, a
 six-field cron with a zone, retry windows inside the idempotency record lifetime, and so on.
 
-Where Node.js is installed, Serverless Devs itself (``s preview``) renders the file as well.
+Checks that take the ``deploy_file`` fixture run on both files; tests/test_registry.py runs the
+same ones (SHARED_CHECKS) on the s.yaml of the Serverless Devs application template. Serverless
+Devs itself (``s preview``, offline, Node.js required) renders every file as well.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import inspect
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -31,12 +35,24 @@ from axn_bind.config import SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 S_YAML = ROOT / "s.yaml"
+TRIAL_YAML = ROOT / "s.trial.yaml"
+DEPLOY_FILES = (S_YAML, TRIAL_YAML)
 SCHEMA = ROOT / "tests" / "data" / "fc3-props.schema.json"
+SCHEMA_SOURCE = SCHEMA.with_name("fc3-props.schema.SOURCE.txt")
 README = ROOT / "README.md"
 RAM_POLICY = ROOT / "ram-policy.json"
 
 TEST_ACCOUNT_ID = "1234567890123456"
 RUNTIMES = ("python3.10", "python3.12")
+# Read by s.yaml without a default (the VPC of the Redis store): every `s` command stops without
+# them. The checks render with these test values.
+VPC_ENV = {
+    "S_VPC_ID": "vpc-test0000000000000001",
+    "S_VSWITCH_ID": "vsw-test0000000000000001",
+    "S_SECURITY_GROUP_ID": "sg-test0000000000000001",
+}
+# Settings a deploy file fixes instead of reading them from the deployer's environment.
+FIXED_SETTINGS = {"s.trial.yaml": {"AXN_IDEMPOTENCY_URL": "memory://"}}
 # Serverless Devs CLI used for `s preview`, pinned so that the check is reproducible.
 S_CLI = "@serverless-devs/s@3.1.10"
 
@@ -127,13 +143,16 @@ def render(value: Any, env: dict[str, str], variables: dict[str, Any]) -> Any:
 
 
 @cache
-def raw_doc() -> dict[str, Any]:
-    return yaml.safe_load(S_YAML.read_text(encoding="utf-8"))
+def raw_doc(path: Path = S_YAML) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def rendered(env: dict[str, str] | None = None) -> dict[str, Any]:
-    doc = raw_doc()
-    env = env or {}
+def rendered(
+    env: dict[str, str] | None = None, path: Path = S_YAML, *, vpc: bool = True
+) -> dict[str, Any]:
+    """The file with its magic variables resolved; ``vpc``: with VPC_ENV exported."""
+    doc = raw_doc(path)
+    env = {**(VPC_ENV if vpc else {}), **(env or {})}
     variables: dict[str, Any] = {}
     for key, val in (doc.get("vars") or {}).items():
         variables[key] = render(val, env, variables)
@@ -146,12 +165,12 @@ def the_resource(doc: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return next(iter(resources.items()))
 
 
-def props(env: dict[str, str] | None = None) -> dict[str, Any]:
-    return the_resource(rendered(env))[1]["props"]
+def props(env: dict[str, str] | None = None, path: Path = S_YAML) -> dict[str, Any]:
+    return the_resource(rendered(env, path))[1]["props"]
 
 
-def raw_props() -> dict[str, Any]:
-    return the_resource(raw_doc())[1]["props"]
+def raw_props(path: Path = S_YAML) -> dict[str, Any]:
+    return the_resource(raw_doc(path))[1]["props"]
 
 
 @cache
@@ -172,14 +191,26 @@ def schema_errors(validator: Draft7Validator, instance: Any) -> list[str]:
     ]
 
 
-def triggers(env: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    return props(env).get("triggers") or []
+def triggers(env: dict[str, str] | None = None, path: Path = S_YAML) -> list[dict[str, Any]]:
+    return props(env, path).get("triggers") or []
 
 
-def triggers_of(kind: str) -> list[dict[str, Any]]:
-    found = [t for t in triggers() if t["triggerType"] == kind]
-    assert found, f"s.yaml has no {kind} trigger"
+def triggers_of(kind: str, path: Path = S_YAML) -> list[dict[str, Any]]:
+    found = [t for t in triggers(path=path) if t["triggerType"] == kind]
+    assert found, f"{path.name} has no {kind} trigger"
     return found
+
+
+def pre_deploy_runs(path: Path = S_YAML) -> list[str]:
+    """The commands of the pre-deploy action, as `s deploy` runs them (magic variables resolved)."""
+    _, resource = the_resource(rendered(path=path))
+    return [a["run"] for a in resource.get("actions", {}).get("pre-deploy", []) if "run" in a]
+
+
+@pytest.fixture(params=DEPLOY_FILES, ids=lambda path: path.name)
+def deploy_file(request) -> Path:
+    """Each deploy file in turn (tests/test_registry.py gives the template's s.yaml instead)."""
+    return request.param
 
 
 def idempotency_ttl() -> int:
@@ -219,68 +250,180 @@ def rocketmq_alternative() -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_s_yaml_is_one_fc3_function():
-    doc = raw_doc()
+def schema_release() -> str:
+    """The fc3 release whose props schema tests/data holds (recorded beside it)."""
+    found = re.search(r"Version: (\d+\.\d+\.\d+)", SCHEMA_SOURCE.read_text(encoding="utf-8"))
+    assert found, f"{SCHEMA_SOURCE.name} does not name the component release of the schema"
+    return found[1]
+
+
+def test_s_yaml_is_one_fc3_function(deploy_file):
+    doc = raw_doc(deploy_file)
     assert doc["edition"] == "3.0.0"
     name, resource = the_resource(doc)
-    assert resource["component"] == "fc3", f"{name}: component must be fc3"
+    assert str(resource["component"]).partition("@")[0] == "fc3", f"{name}: component must be fc3"
     # `s` does not expand magic variables in `access` (s preview shows it verbatim), so it must
     # be a plain alias; `s deploy -a ALIAS` picks another one.
     assert isinstance(doc["access"], str)
     assert "${" not in doc["access"], "access must be a plain alias name"
 
 
+def test_fc3_component_is_pinned_to_the_release_of_its_schema(deploy_file):
+    """`component: fc3` alone makes `s` download the newest release on every deploy: a release
+    that changes a default or a field would change the deployed function unannounced. The pin
+    is the release whose props schema the other checks validate against."""
+    _, resource = the_resource(raw_doc(deploy_file))
+    component = str(resource["component"])
+    pinned = re.fullmatch(r"fc3@(\d+\.\d+\.\d+)", component)
+    assert pinned, (
+        f"{deploy_file.name}: component {component!r} is not pinned: fc3@{schema_release()}"
+    )
+    assert pinned[1] == schema_release(), (
+        f"{deploy_file.name} pins fc3@{pinned[1]}, but tests/data/fc3-props.schema.json is the "
+        f"schema of fc3 {schema_release()}: update the schema and the pin together"
+    )
+
+
 @pytest.mark.parametrize("runtime", RUNTIMES)
-def test_props_validate_against_fc3_schema(runtime):
-    p = props({"S_RUNTIME": runtime})
+def test_props_validate_against_fc3_schema(runtime, deploy_file):
+    p = props({"S_RUNTIME": runtime}, deploy_file)
     assert p["runtime"] == runtime
     errors = schema_errors(Draft7Validator(schema()), p)
-    assert not errors, "s.yaml props break the fc3 schema:\n" + "\n".join(errors)
+    assert not errors, f"{deploy_file.name} props break the fc3 schema:\n" + "\n".join(errors)
 
 
-def test_every_magic_variable_resolves():
+def test_every_magic_variable_resolves(deploy_file):
     """Nothing is left unexpanded (a typo in a variable name would be deployed verbatim)."""
-    text = json.dumps(rendered())
+    text = json.dumps(rendered(path=deploy_file))
     assert "${" not in text
 
 
-def test_code_and_runtime():
-    p = props()
+def test_code_and_runtime(deploy_file):
+    p = props(path=deploy_file)
     assert p["runtime"] in RUNTIMES, "python3.10 or python3.12: the code supports both"
     assert p["code"] == "./src"
-    assert (ROOT / p["code"] / "index.py").is_file()
+    assert (deploy_file.parent / p["code"] / "index.py").is_file()
     assert p["memorySize"] % 64 == 0
     assert 128 <= p["memorySize"] <= 3072
     assert 1 <= p["timeout"] <= 600
     assert p["instanceLifecycleConfig"]["initializer"]["timeout"] <= p["timeout"]
-    assert p["logConfig"], "logConfig must be set: logs are the only record of a binding"
 
 
-def test_pre_deploy_builds_the_package():
-    _, resource = the_resource(rendered())
-    runs = [a["run"] for a in resource.get("actions", {}).get("pre-deploy", [])]
-    assert any(r.startswith("make package") and "--in-place" in r for r in runs), runs
-    assert any(f"RUNTIME={props()['runtime']}" in r for r in runs), "build for the runtime used"
-    assert props()["environmentVariables"]["PYTHONPATH"] == "/code/python"
+def test_production_logs_to_its_logstore():
+    assert props()["logConfig"], "logConfig must be set: logs are the only record of a binding"
+
+
+def test_pre_deploy_checks_then_builds_the_package(deploy_file):
+    runs = pre_deploy_runs(deploy_file)
+    runtime = props(path=deploy_file)["runtime"]
+    assert runs and "tools/predeploy.py" in runs[0], (
+        f"{deploy_file.name}: the pre-deploy check must run first, before anything is built: {runs}"
+    )
+    builds = [
+        r
+        for r in runs
+        if "--in-place" in r
+        and (
+            (r.startswith("make package") and f"RUNTIME={runtime}" in r)
+            or f"tools/package.py --runtime {runtime}" in r
+        )
+    ]
+    assert builds, f"{deploy_file.name}: no in-place package build for {runtime}: {runs}"
+    assert props(path=deploy_file)["environmentVariables"]["PYTHONPATH"] == "/code/python"
 
 
 @pytest.mark.parametrize("kind", ["handler", "initializer"])
-def test_handler_paths_resolve_to_callables(kind):
-    p = raw_props()
+def test_handler_paths_resolve_to_callables(kind, deploy_file):
+    p = raw_props(deploy_file)
     spec = (
         p["handler"]
         if kind == "handler"
         else p["instanceLifecycleConfig"]["initializer"]["handler"]
     )
     module_name, _, attr = spec.rpartition(".")
-    code = ROOT / p["code"]
-    assert (code / f"{module_name.replace('.', '/')}.py").is_file(), f"{spec}: no module in {code}"
-    module = __import__(module_name)
-    assert Path(module.__file__).resolve().parent == code.resolve()
+    code = deploy_file.parent / p["code"]
+    path = code / f"{module_name.replace('.', '/')}.py"
+    assert path.is_file(), f"{spec}: no module in {code}"
+    loaded = importlib.util.spec_from_file_location(f"_deployed_{module_name}", path)
+    assert loaded and loaded.loader
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)
     func = getattr(module, attr, None)
     assert callable(func), f"{spec} is not a callable"
     params = inspect.signature(func).parameters
     assert len(params) == (2 if kind == "handler" else 1), f"{spec}{inspect.signature(func)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The trial deploy (s.trial.yaml): the production function without Redis, VPC, queues or logs
+# ---------------------------------------------------------------------------------------------
+
+# What the trial leaves out of the production props, and why each can go.
+TRIAL_OMITS = {
+    "vpcConfig": "no Redis to reach",
+    "logConfig": "no log project to create; `s invoke` prints the answer",
+    "asyncInvokeConfig": "its failure destination is an MNS queue",
+}
+
+
+def test_trial_is_the_production_function_without_its_infrastructure():
+    # As deployed from a shell that exports a production store URL: the trial ignores it.
+    exported = {"AXN_IDEMPOTENCY_URL": "rediss://r-test.redis.rds.aliyuncs.com:6380/0"}
+    production, trial = props(exported), props(exported, TRIAL_YAML)
+    assert set(production) - set(trial) == set(TRIAL_OMITS), "s.trial.yaml omits other props"
+    assert not set(trial) - set(production), "s.trial.yaml adds props s.yaml lacks"
+    differ = {k for k in trial if trial[k] != production[k]}
+    assert differ == {"functionName", "description", "environmentVariables", "triggers"}, differ
+    env = dict(trial["environmentVariables"])
+    assert env.pop("AXN_IDEMPOTENCY_URL") == "memory://"
+    assert env == {
+        k: v for k, v in production["environmentVariables"].items() if k != "AXN_IDEMPOTENCY_URL"
+    }
+    assert trial["triggers"] == triggers_of("http"), "the trial has the signed HTTP trigger only"
+
+
+def test_trial_never_takes_the_name_of_a_production_function():
+    """A deployer with S_FUNCTION_NAME exported for production deploys the trial beside it,
+    not over it (which would take the function out of its VPC and off its Redis)."""
+    env = {"S_FUNCTION_NAME": "orders-bind"}
+    assert props(env)["functionName"] == "orders-bind"
+    assert props(env, TRIAL_YAML)["functionName"] != "orders-bind"
+    assert props(path=TRIAL_YAML)["functionName"] != props()["functionName"]
+
+
+def _run_pre_deploy_check(path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The pre-deploy check as `s deploy` runs it for ``path``: its command line through a shell
+    (python3 found first in this interpreter's directory), from the directory of the file."""
+    command = pre_deploy_runs(path)[0]
+    bin_dir = str(Path(sys.executable).parent)
+    return subprocess.run(
+        ["/bin/sh", "-c", command],
+        cwd=path.parent,
+        env={"PATH": f"{bin_dir}:{os.environ.get('PATH', '')}", "HOME": str(Path.home()), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_trial_pre_deploy_accepts_the_memory_store_and_states_the_risk():
+    pool = {"AXN_POOL_KEY": "FC100000012345678"}
+    # Even with a production store URL left in the shell: the trial deploys memory://.
+    left_over = {"AXN_IDEMPOTENCY_URL": "redis://:pw@r-test.redis.rds.aliyuncs.com:6379/0"}
+    trial = _run_pre_deploy_check(TRIAL_YAML, {**pool, **left_over})
+    assert trial.returncode == 0, trial.stderr
+    assert "predeploy: ok (AXN_IDEMPOTENCY_URL: memory://" in trial.stdout
+    assert "protects one instance only" in trial.stderr, "the risk must be printed"
+    assert "pw@" not in trial.stdout + trial.stderr
+    # Everything else is still refused.
+    empty_pool = _run_pre_deploy_check(TRIAL_YAML, {})
+    assert empty_pool.returncode == 2, empty_pool.stderr
+    assert "AXN_POOL_KEY is empty" in empty_pool.stderr
+    # The production file does not accept the memory store.
+    production = _run_pre_deploy_check(S_YAML, {**pool, "AXN_IDEMPOTENCY_URL": "memory://"})
+    assert production.returncode == 2, production.stderr
+    assert "refused: AXN_IDEMPOTENCY_URL is memory://" in production.stderr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,19 +443,19 @@ def _check_trigger_config(trigger: dict[str, Any]) -> list[str]:
     return [f"{trigger['triggerName']} ({kind}): {e}" for e in errors]
 
 
-def test_each_trigger_config_matches_its_own_type():
+def test_each_trigger_config_matches_its_own_type(deploy_file):
     """The schema's anyOf lets any config through; check each against its type's definition."""
-    errors = [e for t in triggers() for e in _check_trigger_config(t)]
+    errors = [e for t in triggers(path=deploy_file) for e in _check_trigger_config(t)]
     assert not errors, "\n".join(errors)
 
 
-def test_trigger_names_are_unique():
-    names = [t["triggerName"] for t in triggers()]
+def test_trigger_names_are_unique(deploy_file):
+    names = [t["triggerName"] for t in triggers(path=deploy_file)]
     assert len(names) == len(set(names)), names
 
 
-def test_no_trigger_is_anonymous_and_http_is_post_only():
-    for trigger in triggers_of("http"):
+def test_no_trigger_is_anonymous_and_http_is_post_only(deploy_file):
+    for trigger in triggers_of("http", deploy_file):
         config = trigger["triggerConfig"]
         assert config["authType"] in ("function", "jwt"), "an anonymous trigger can bind numbers"
         if config["authType"] == "jwt":
@@ -437,22 +580,23 @@ def _env_line(name: str) -> str:
     return f"        {name}: ${{env('{name}', '{default}')}}"
 
 
-def test_environment_declares_every_setting_and_nothing_else():
-    declared = set(raw_props().get("environmentVariables") or {}) - set(RUNTIME_VARS)
+def test_environment_declares_every_setting_and_nothing_else(deploy_file):
+    declared = set(raw_props(deploy_file).get("environmentVariables") or {}) - set(RUNTIME_VARS)
     expected = set(SETTINGS) - FC_PROVIDED
     missing = sorted(expected - declared)
     extra = sorted(declared - expected)
-    assert not missing, "add to environmentVariables in s.yaml:\n" + "\n".join(
+    assert not missing, f"add to environmentVariables in {deploy_file.name}:\n" + "\n".join(
         _env_line(n) for n in missing
     )
-    assert not extra, f"s.yaml declares variables the code does not read: {extra}"
+    assert not extra, f"{deploy_file.name} declares variables the code does not read: {extra}"
 
 
-def test_environment_values_come_from_env_with_the_code_defaults():
-    env = raw_props()["environmentVariables"]
-    for name, value in RUNTIME_VARS.items():
-        assert env.get(name) == value
-    for name in set(env) - set(RUNTIME_VARS):
+def test_environment_values_come_from_env_with_the_code_defaults(deploy_file):
+    env = raw_props(deploy_file)["environmentVariables"]
+    fixed = FIXED_SETTINGS.get(deploy_file.name, {})
+    for name, value in {**RUNTIME_VARS, **fixed}.items():
+        assert env.get(name) == value, f"{deploy_file.name}: {name} must be {value!r}"
+    for name in set(env) - set(RUNTIME_VARS) - set(fixed):
         match = _ENV_CALL.fullmatch(str(env[name]).removeprefix("${").removesuffix("}"))
         assert match and str(env[name]).startswith("${"), (
             f"{name}: the value must be ${{env('{name}', 'default')}}"
@@ -467,8 +611,8 @@ def test_environment_values_come_from_env_with_the_code_defaults():
 _SECRETISH = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|PRIVATE|CREDENTIAL", re.I)
 
 
-def test_no_secret_ships_in_s_yaml():
-    env = props().get("environmentVariables") or {}
+def test_no_secret_ships_in_s_yaml(deploy_file):
+    env = props(path=deploy_file).get("environmentVariables") or {}
     for name in FC_PROVIDED:
         assert name not in env, f"{name} comes from the function's role, never from s.yaml"
     for name, value in env.items():
@@ -476,13 +620,13 @@ def test_no_secret_ships_in_s_yaml():
         if _SECRETISH.search(name):
             assert value == "", f"{name}: a secret-like setting must default to empty"
         assert not re.search(r"://[^/@\s]+:[^/@\s]*@", value), f"{name}: credentials in a URL"
-    text = S_YAML.read_text(encoding="utf-8")
-    assert not re.search(r"\bLTAI[0-9A-Za-z]{12,}", text), "an AccessKey id is in s.yaml"
+    text = deploy_file.read_text(encoding="utf-8")
+    assert not re.search(r"\bLTAI[0-9A-Za-z]{12,}", text), "an AccessKey id is in the file"
     assert not re.search(r"(?i)(access_?key_?secret|password)\s*:\s*\S", text)
 
 
-def test_environment_fits_fc_size_limit():
-    env = props().get("environmentVariables") or {}
+def test_environment_fits_fc_size_limit(deploy_file):
+    env = props(path=deploy_file).get("environmentVariables") or {}
     size = sum(len(k.encode()) + len(str(v).encode()) for k, v in env.items())
     assert size <= FC_ENV_LIMIT, f"{size} bytes of environment; FC allows {FC_ENV_LIMIT}"
 
@@ -697,68 +841,129 @@ def _npx() -> str | None:
     return shutil.which("npx")
 
 
-@pytest.mark.slow
-def test_s_preview_renders_the_file(tmp_path):
-    """`s preview -o json` (offline) renders s.yaml; its output passes the fc3 schema too.
+class ServerlessDevs:
+    """The pinned `s` CLI (through npx) in a temporary HOME holding one throwaway access alias
+    with a fake AccountID, so that ${config('AccountID')} resolves; nothing is sent anywhere.
+    Only PATH, npm's settings and the variables given reach it, not this process's environment."""
 
-    A throwaway access alias with a fake AccountID lives in a temporary HOME so that
-    ${config('AccountID')} resolves; nothing is sent anywhere.
-    """
-    npx = _npx()
-    if npx is None:
-        pytest.skip("Node.js (node and npx) is not installed: `s preview` cannot run")
-    home = tmp_path / "home"
-    home.mkdir()
-    real_home = Path.home()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(home),
-        # Reuse the real npm cache so that the CLI is downloaded once, not for every run.
-        "npm_config_cache": str(real_home / ".npm"),
-        "npm_config_update_notifier": "false",
-        "S_RUNTIME": "python3.10",
-    }
-    env.update(
-        {k: v for k, v in os.environ.items() if k.lower().startswith(("npm_config_", "http"))}
-    )
+    ALIAS = "axn-test"
 
-    def s(*args: str) -> subprocess.CompletedProcess[str]:
+    def __init__(self, tmp_path: Path) -> None:
+        npx = _npx()
+        if npx is None:
+            reason = "Node.js (node and npx) is not installed: the Serverless Devs CLI cannot run"
+            if os.environ.get("CI") == "true":
+                pytest.fail(reason + " (CI must run it)")
+            pytest.skip(reason)
+        self.npx = npx
+        home = tmp_path / "s-home"
+        home.mkdir(exist_ok=True)
+        self.env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(home),
+            # Reuse the real npm cache so that the CLI is downloaded once, not for every run.
+            "npm_config_cache": str(Path.home() / ".npm"),
+            "npm_config_update_notifier": "false",
+        }
+        self.env.update(
+            {k: v for k, v in os.environ.items() if k.lower().startswith(("npm_config_", "http"))}
+        )
+        added = self.run(
+            ROOT,
+            "config",
+            "add",
+            "-a",
+            self.ALIAS,
+            "--AccountID",
+            TEST_ACCOUNT_ID,
+            "--AccessKeyID",
+            "fake-access-key-id",
+            "--AccessKeySecret",
+            "fake-access-key-secret",
+            "-f",
+        )
+        assert added.returncode == 0, added.stdout[-2000:] + added.stderr[-2000:]
+
+    def run(
+        self, cwd: Path, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [npx, "--yes", S_CLI, *args],
-            cwd=ROOT,
-            env=env,
+            [self.npx, "--yes", S_CLI, *args],
+            cwd=cwd,
+            env={**self.env, **(env or {})},
             capture_output=True,
             text=True,
             timeout=600,
             check=False,
         )
 
-    added = s(
-        "config",
-        "add",
-        "-a",
-        "axn-test",
-        "--AccountID",
-        TEST_ACCOUNT_ID,
-        "--AccessKeyID",
-        "fake-access-key-id",
-        "--AccessKeySecret",
-        "fake-access-key-secret",
-        "-f",
-    )
-    assert added.returncode == 0, added.stdout[-2000:] + added.stderr[-2000:]
-    result = s("preview", "-a", "axn-test", "-o", "json")
+    def preview(
+        self, path: Path, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return self.run(
+            path.parent, "preview", "-t", path.name, "-a", self.ALIAS, "-o", "json", env=env
+        )
+
+
+def preview_props(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     start = out.find("\n{") + 1 if not out.startswith("{") else 0  # a warning line may come first
-    doc = json.loads(out[start:])
-    _, resource = the_resource(doc)
-    p = resource["props"]
+    _, resource = the_resource(json.loads(out[start:]))
+    return resource["props"]
+
+
+@pytest.mark.slow
+def test_s_preview_renders_the_file(tmp_path, deploy_file):
+    """`s preview -o json` (offline) renders the file; its output passes the fc3 schema too."""
+    s = ServerlessDevs(tmp_path)
+    env = {"S_RUNTIME": "python3.10"}
+    p = preview_props(s.preview(deploy_file, env={**VPC_ENV, **env}))
     assert "${" not in json.dumps(p), "s preview left a magic variable unexpanded"
     errors = schema_errors(Draft7Validator(schema()), p)
     assert not errors, "s preview output breaks the fc3 schema:\n" + "\n".join(errors)
     # Our own rendering agrees with the real tool's.
-    assert p == props({"S_RUNTIME": "python3.10"})
+    assert p == props(env, deploy_file)
+
+
+@pytest.mark.slow
+def test_production_deploy_stops_without_the_vpc_of_its_store(tmp_path):
+    """Without S_VPC_ID & co. exported, `s` refuses to render s.yaml (so `s deploy` deploys
+    nothing) instead of deploying a function outside the VPC, where its Redis is unreachable."""
+    with pytest.raises(MagicError, match="S_VPC_ID"):
+        rendered(vpc=False)
+    s = ServerlessDevs(tmp_path)
+    result = s.preview(S_YAML)
+    assert result.returncode != 0, "s preview rendered s.yaml without S_VPC_ID"
+    assert "S_VPC_ID" in result.stdout + result.stderr
+    p = preview_props(s.preview(S_YAML, env=VPC_ENV))
+    assert p["vpcConfig"] == {
+        "vpcId": VPC_ENV["S_VPC_ID"],
+        "vSwitchIds": [VPC_ENV["S_VSWITCH_ID"]],
+        "securityGroupId": VPC_ENV["S_SECURITY_GROUP_ID"],
+    }
+    assert p["internetAccess"] is True, "Dyplsapi is a public endpoint"
+
+
+# The checks every deploy file must pass, whatever it deploys: tests/test_registry.py runs them on
+# the s.yaml of the application template too (rendered with the defaults of its parameters).
+SHARED_CHECKS = (
+    test_s_yaml_is_one_fc3_function,
+    test_fc3_component_is_pinned_to_the_release_of_its_schema,
+    test_props_validate_against_fc3_schema,
+    test_every_magic_variable_resolves,
+    test_code_and_runtime,
+    test_pre_deploy_checks_then_builds_the_package,
+    test_handler_paths_resolve_to_callables,
+    test_each_trigger_config_matches_its_own_type,
+    test_trigger_names_are_unique,
+    test_no_trigger_is_anonymous_and_http_is_post_only,
+    test_environment_declares_every_setting_and_nothing_else,
+    test_environment_values_come_from_env_with_the_code_defaults,
+    test_no_secret_ships_in_s_yaml,
+    test_environment_fits_fc_size_limit,
+    test_s_preview_renders_the_file,
+)
 
 
 def test_the_publish_policy_grants_each_signed_target_exactly_its_action():

@@ -1,3 +1,5 @@
 """axn-bind: Dyplsapi BindAxnExtension bindings from Alibaba Cloud Function Compute."""
 
+# The function logs it when an instance starts (the FC code package carries no package metadata
+# to ask) and the local server answers it at GET /version.
 __version__ = "0.1.0"

@@ -1,0 +1,47 @@
+"""The version the function reports (``axn_bind.__version__``): the log line an instance writes
+when it starts (the FC code package has no package metadata to ask) and the local server's
+``GET /version``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from http.server import HTTPServer
+
+import requests
+
+import axn_bind
+from tests.conftest import call
+from tools.localserver import TriggerHandler
+
+
+def _messages(caplog, event: str) -> list[dict]:
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "axn_bind"]
+    return [line for line in lines if line.get("event") == event]
+
+
+def test_an_instance_logs_its_version_once_when_it_starts(env, caplog):
+    request = {"PhoneNoA": "13900000001", "TtlSeconds": 600}
+    with caplog.at_level(logging.INFO, logger="axn_bind"):
+        assert call({**request, "OutOrderId": "version-1"})["Code"] == "OK"
+        assert call({**request, "OutOrderId": "version-2"})["Code"] == "OK"
+    started = _messages(caplog, "instance_started")
+    assert len(started) == 1, started  # once an instance, not once a call
+    assert started[0]["version"] == axn_bind.__version__
+    assert started[0]["python"] == "{}.{}.{}".format(*sys.version_info[:3])
+
+
+def test_the_local_server_answers_its_version():
+    server = HTTPServer(("127.0.0.1", 0), TriggerHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        answer = requests.get(f"http://127.0.0.1:{server.server_address[1]}/version", timeout=10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("application/json")
+    assert answer.json() == {"Name": "axn-bind", "Version": axn_bind.__version__}

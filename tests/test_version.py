@@ -1,20 +1,46 @@
-"""The version the function reports (``axn_bind.__version__``): the log line an instance writes
-when it starts (the FC code package has no package metadata to ask) and the local server's
-``GET /version``."""
+"""One version, written once (``axn_bind.__version__``), is the one every place reports: the wheel
+(pyproject.toml reads it), the log line an instance writes when it starts (the FC code package has
+no package metadata to ask) and the local server's ``GET /version``. The built wheel's own
+metadata is checked by tests/test_install.py."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 from http.server import HTTPServer
+from pathlib import Path
 
 import requests
 
 import axn_bind
 from tests.conftest import call
 from tools.localserver import TriggerHandler
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # python3.10, the FC runtime's: pip carries the same parser
+    from pip._vendor import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+VERSION = re.compile(r"\d+\.\d+\.\d+")
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def test_the_wheel_takes_its_version_from_the_code():
+    pyproject = _pyproject()
+    project = pyproject["project"]
+    assert VERSION.fullmatch(axn_bind.__version__), axn_bind.__version__
+    # A version written in pyproject.toml as well would be a second place that can drift.
+    assert "version" not in project, f"pyproject.toml says {project['version']}: read the code's"
+    assert "version" in project["dynamic"]
+    dynamic = pyproject["tool"]["setuptools"]["dynamic"]
+    assert dynamic["version"] == {"attr": "axn_bind.__version__"}
 
 
 def _messages(caplog, event: str) -> list[dict]:

@@ -1,5 +1,6 @@
 """axn-bind: Dyplsapi BindAxnExtension bindings from Alibaba Cloud Function Compute."""
 
-# The function logs it when an instance starts (the FC code package carries no package metadata
-# to ask) and the local server answers it at GET /version.
+# The one place the version is written: pyproject.toml reads it for the wheel, the function logs
+# it when an instance starts (the FC code package carries no package metadata to ask) and the
+# local server answers it at GET /version.
 __version__ = "0.1.0"

@@ -1,7 +1,7 @@
 """One version, written once (``axn_bind.__version__``), is the one every place reports: the wheel
-(pyproject.toml reads it), the log line an instance writes when it starts (the FC code package has
-no package metadata to ask) and the local server's ``GET /version``. The built wheel's own
-metadata is checked by tests/test_install.py."""
+(pyproject.toml reads it), the changelog's newest release, the log line an instance writes when it
+starts (the FC code package has no package metadata to ask) and the local server's
+``GET /version``. The built wheel's own metadata is checked by tests/test_install.py."""
 
 from __future__ import annotations
 
@@ -41,6 +41,15 @@ def test_the_wheel_takes_its_version_from_the_code():
     assert "version" in project["dynamic"]
     dynamic = pyproject["tool"]["setuptools"]["dynamic"]
     assert dynamic["version"] == {"attr": "axn_bind.__version__"}
+
+
+def test_the_changelog_names_the_version_as_its_newest_release():
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    releases = re.findall(r"^## \[([^\]]+)\](?: - (\d{4}-\d{2}-\d{2}))?$", text, re.MULTILINE)
+    assert releases and releases[0] == ("Unreleased", ""), releases[:2]
+    newest, date = releases[1]
+    assert newest == axn_bind.__version__, f"CHANGELOG.md's newest release is {newest}"
+    assert date, f"{newest} has no release date"
 
 
 def _messages(caplog, event: str) -> list[dict]:

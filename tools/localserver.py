@@ -10,6 +10,9 @@ an FC 3.0 instance with instance concurrency N does. ``--emulator-url`` points t
 emulator that is already running instead of starting one, so that several local instances can
 share one emulator (and one Redis store): what ``make loadfault`` runs. ``--function-timeout``
 is the function's timeout the FC context gives each invocation (30 s, as in s.yaml, by default).
+
+``GET /version`` answers the function's version as JSON, ``GET /openapi.json`` the HTTP API's
+contract; both are the local server's own answers, not the function's.
 """
 
 from __future__ import annotations
@@ -67,8 +70,16 @@ class TriggerHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         """``GET /openapi.json`` is the contract of the HTTP API (docs/openapi.json, written by
-        ``make openapi``); every other GET goes to the function like any request."""
-        if self.path.partition("?")[0] != "/openapi.json":
+        ``make openapi``), ``GET /version`` the function's version (``{"Name": "axn-bind",
+        "Version": axn_bind.__version__}``); every other GET goes to the function like any
+        request."""
+        path = self.path.partition("?")[0]
+        if path == "/version":
+            from axn_bind import __version__
+
+            self._answer(json.dumps({"Name": "axn-bind", "Version": __version__}).encode())
+            return
+        if path != "/openapi.json":
             self._serve()
             return
         contract = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
@@ -77,6 +88,10 @@ class TriggerHandler(BaseHTTPRequestHandler):
         except OSError:
             self.send_error(404, "docs/openapi.json is missing: run make openapi")
             return
+        self._answer(payload)
+
+    def _answer(self, payload: bytes) -> None:
+        """200 with a JSON body."""
         self.send_response(200)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
@@ -183,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     server.function = function  # type: ignore[attr-defined] - read by TriggerHandler
     url = f"http://{args.host}:{server.server_address[1]}/"
-    print(f"Dyplsapi emulator on {emulator_url}; function on {url}")
+    from axn_bind import __version__
+
+    print(f"Dyplsapi emulator on {emulator_url}; function on {url} (axn-bind {__version__})")
     print(f"Outcomes announced to: {os.environ['AXN_PUBLISH_TO']}")
     example = json.dumps({"PhoneNoA": "13900000001", "TtlSeconds": 3600})
     print(f"Try: curl -s -X POST {url} -H 'Content-Type: application/json' -d '{example}'")

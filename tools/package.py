@@ -1,9 +1,10 @@
 """Build the Function Compute code package without Docker.
 
 The FC Python runtimes ship only ``requests`` (see docs/deploy.md); everything else in
-``requirements.txt`` (pydantic with its compiled pydantic-core, redis, ...) has to travel inside the
-code package, built for the runtime's platform (``manylinux2014_x86_64``) and Python (cp310 for
-``python3.10``, cp312 for ``python3.12``). ``pip --platform ... --only-binary=:all:`` fetches exactly
+``requirements.txt`` (pydantic with its compiled pydantic-core, redis, ...) and the optional
+clients of ``requirements-amqp.txt`` (pika) has to travel inside the code package, built for the
+runtime's platform (``manylinux2014_x86_64``) and Python (cp310 for ``python3.10``, cp312 for
+``python3.12``). ``pip --platform ... --only-binary=:all:`` fetches exactly
 those wheels on any host, so no Docker and no Linux build tools are needed.
 
 Two layouts:
@@ -30,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,11 @@ RUNTIMES = {"python3.10": "3.10", "python3.12": "3.12"}
 DEFAULT_RUNTIME = "python3.10"
 DEPS_DIR = "python"
 STAMP = ".axn-package.json"
+# What the code package installs: the runtime dependencies (requirements.txt, what
+# `pip install axn-bind` installs) and the clients of the extras (pip install 'axn-bind[amqp]').
+# A deployed function takes its publish targets from its environment, so it carries every client
+# a setting can name; each is imported only when one is named, and costs no cold start otherwise.
+REQUIREMENTS = (ROOT / "requirements.txt", ROOT / "requirements-amqp.txt")
 
 # Always left out, whatever .fcignore says: interpreter and tool caches.
 _ALWAYS_SKIP = ("__pycache__", "*.pyc", "*.pyo", ".pytest_cache", ".ruff_cache", ".DS_Store")
@@ -189,8 +196,16 @@ def prune(tree: Path, patterns: list[str], prefix: str = "") -> None:
                 (base / f).unlink()
 
 
-def requirements_digest(requirements: Path) -> str:
-    return hashlib.sha256(requirements.read_bytes()).hexdigest()
+def _files(requirements: Path | Sequence[Path]) -> list[Path]:
+    return [requirements] if isinstance(requirements, Path) else list(requirements)
+
+
+def requirements_digest(requirements: Path | Sequence[Path]) -> str:
+    """SHA-256 of the requirement files' text, in order."""
+    digest = hashlib.sha256()
+    for path in _files(requirements):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def pip_install(
@@ -357,7 +372,7 @@ def check_records(deps: Path) -> None:
 
 
 def build_deps(
-    requirements: Path,
+    requirements: Path | Sequence[Path],
     deps: Path,
     version: str,
     patterns: list[str],
@@ -369,7 +384,7 @@ def build_deps(
     deps.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".deps-", dir=deps.parent))
     try:
-        specs = ["-r", str(requirements)]
+        specs = [arg for path in _files(requirements) for arg in ("-r", str(path))]
         for _ in range(5):
             pip_install(specs, scratch, version, cache_dir=cache_dir, quiet=quiet)
             extra = missing_requirements(scratch, version)
@@ -427,7 +442,7 @@ def compile_bytecode(root: Path, version: str, *, quiet: bool = False) -> int:
     return len(written)
 
 
-def is_current(deps: Path, requirements: Path, version: str) -> bool:
+def is_current(deps: Path, requirements: Path | Sequence[Path], version: str) -> bool:
     try:
         stamp = json.loads((deps / STAMP).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -449,7 +464,7 @@ def build(
     runtime: str = DEFAULT_RUNTIME,
     in_place: bool = False,
     src: Path = ROOT / "src",
-    requirements: Path = ROOT / "requirements.txt",
+    requirements: Path | Sequence[Path] = REQUIREMENTS,
     fcignore: Path = ROOT / ".fcignore",
     cache_dir: Path | None = None,
     force: bool = False,
@@ -517,8 +532,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--requirements",
         type=Path,
-        default=ROOT / "requirements.txt",
-        help="runtime requirements to install (default: requirements.txt)",
+        action="append",
+        help="a requirements file to install, instead of the default requirements.txt and "
+        "requirements-amqp.txt; repeat it for more than one",
     )
     parser.add_argument(
         "--src", type=Path, default=ROOT / "src", help="function code to package (default: src/)"
@@ -535,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
             runtime=args.runtime,
             in_place=args.in_place,
             src=args.src,
-            requirements=args.requirements,
+            requirements=args.requirements or REQUIREMENTS,
             cache_dir=args.cache_dir,
             force=args.force,
             quiet=args.quiet,

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from typing import Any
 
+from . import __version__
 from .config import get_settings
 from .errors import (
     AxnError,
@@ -52,6 +54,8 @@ def service() -> BindService:
                 settings = get_settings()
                 configure(settings.log_level)
                 _service = BindService(settings)
+                # Which release this instance runs: the code package has no package metadata.
+                log("instance_started", version=__version__, python=sys.version.split()[0])
     return _service
 
 

@@ -36,6 +36,9 @@ KINDS: dict[str, tuple[str, str]] = {
     "amqp": ("amqp", "AmqpTarget"),
     "amqps": ("amqp", "AmqpTarget"),
 }
+# The kinds whose client `pip install axn-bind` leaves out: module -> (client, extra that brings
+# it). The FC code package carries them all (tools/package.py).
+EXTRAS: dict[str, tuple[str, str]] = {"amqp": ("pika", "amqp")}
 # The kinds whose URL may carry user:password@ (a webhook's Basic credentials, an AMQP static
 # account); the others sign with the function's role and carry none.
 CREDENTIALS = frozenset({"https", "http", "amqp", "amqps"})
@@ -58,7 +61,17 @@ def open_target(url: str, *, webhook_secret: str | None = None) -> Target:
             f"this function publishes to; use one of {forms} (README, Publishing)."
         )
     split(text, f"AXN_PUBLISH_TO: the {scheme}:// target", credentials=scheme in CREDENTIALS)
-    module = importlib.import_module(f"{__name__}.{kind[0]}")
+    try:
+        module = importlib.import_module(f"{__name__}.{kind[0]}")
+    except ModuleNotFoundError as error:
+        client, extra = EXTRAS.get(kind[0], ("", ""))
+        if not client or error.name != client:
+            raise
+        raise ConfigurationError(
+            f"AXN_PUBLISH_TO: {scheme}:// targets need the {client} package, which could not be "
+            f"imported here; install the function with it: pip install 'axn-bind[{extra}]' (the "
+            "code package tools/package.py builds carries it)."
+        ) from None
     cls = getattr(module, kind[1])
     if kind[0] == "webhook":
         return cls(text, webhook_secret)

@@ -9,7 +9,7 @@ Output, from this repository's own files::
             s.yaml               s.yaml with {{ PARAMETER }} placeholders `s init` fills in
             s.trial.yaml         the trial deploy (memory store, no VPC), unchanged
             src/                 the function code (src/ without caches and src/python/)
-            tools/predeploy.py, tools/package.py, requirements.txt, .fcignore, ram-policy*.json
+            tools/predeploy.py, tools/package.py, requirements.txt, requirements-amqp.txt, .fcignore, ram-policy*.json
     build/registry.zip           the same tree, for `s init --uri build/registry.zip`
 
 Each non-secret parameter replaces the default of one ``${env('NAME', 'default')}`` in s.yaml
@@ -54,6 +54,7 @@ TOOL_PACKAGE = "python3 tools/package.py --runtime ${vars.runtime} --in-place"
 PROJECT_FILES = (
     "s.trial.yaml",
     "requirements.txt",
+    "requirements-amqp.txt",
     ".fcignore",
     "ram-policy.json",
     "ram-policy.publish.json",
@@ -135,10 +136,11 @@ class RegistryError(RuntimeError):
 
 
 def project_version() -> str:
-    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    found = re.search(r'(?ms)^\[project\].*?^version\s*=\s*"([^"]+)"', text)
+    """The version the function reports: ``axn_bind.__version__``, the one place it is written."""
+    text = (ROOT / "src" / "axn_bind" / "__init__.py").read_text(encoding="utf-8")
+    found = re.search(r'(?m)^__version__\s*=\s*"([^"]+)"', text)
     if not found:
-        raise RegistryError("pyproject.toml has no [project] version")
+        raise RegistryError("src/axn_bind/__init__.py has no __version__")
     return found[1]
 
 

@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-amqp.txt r
 # FC runtime the code package is built for: python3.10 or python3.12.
 RUNTIME ?= python3.10
 
+# make unit: pytest-xdist workers, one per core (auto); PYTEST_JOBS=0 runs the suite in one process.
+PYTEST_JOBS ?= auto
+
 # make run: ports of the local HTTP trigger and of the emulator
 PORT ?= 9000
 EMULATOR_PORT ?= 18021
@@ -43,9 +46,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-## make unit [PYTEST_ARGS=…]: only the test suite (pytest)
+## make unit [PYTEST_ARGS=…] [PYTEST_JOBS=…]: only the test suite (pytest, PYTEST_JOBS processes at once; 0: in one)
+#  Each pytest-xdist worker has its own redis-server (or database of AXN_TEST_REDIS_URL),
+#  emulator, ports and RabbitMQ names.
 unit: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_JOBS) $(PYTEST_ARGS)
 
 ## make run [PORT=9000] [EMULATOR_PORT=18021]: the Dyplsapi emulator plus the function behind a local HTTP trigger
 run: $(STAMP)

@@ -1,10 +1,15 @@
 """Shared fixtures: a real Dyplsapi emulator on loopback, the function pointed at it, and a real
 Redis.
 
-The Redis fixtures use ``AXN_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/13``) and FLUSHDB
-that database before each test. Without a server they skip with how to start one, except under
-``CI=true``, where they fail: CI must never pass by skipping the store that guards against
-double bindings.
+The Redis tests use a redis-server of their own: one per test session (one per pytest-xdist
+worker), started on a free loopback port in a temporary directory and configured as production
+should be (AOF on, noeviction), so that a developer's Redis is never touched and no test depends
+on how it is configured. ``AXN_TEST_REDIS_URL=redis://HOST:PORT/DB`` uses that server instead
+(only database DB, DB+1, … one per xdist worker, each flushed before every test; never a
+server-wide command). A test that needs a server-wide setting (a durability configuration, the
+script cache) starts servers of its own (``redis_processes``). With neither redis-server nor
+the variable, the Redis tests skip with what to install or set, except under ``CI=true``, where
+they fail: CI must never pass by skipping the store that guards against double bindings.
 """
 
 from __future__ import annotations
@@ -23,8 +28,25 @@ from tests.privacy import PrivacyScan
 from tests.redisproc import RedisProcesses
 from tools.dypls_emulator import Emulator
 from tools.fc_local import FcContext, http_event, local_env
+from tools.redis_server import RedisServer, RedisServerError
+
+# The session's own Redis: AOF on and noeviction, so that the function's durability check passes
+# as on a production store. appendfsync everysec, not always: it is thrown away after the run,
+# and an fsync per write would only slow the suite down.
+SESSION_REDIS = (
+    "--maxmemory-policy", "noeviction", "--appendonly", "yes", "--appendfsync", "everysec",
+    "--save", "",
+)  # fmt: skip
 
 CONFIG_VARS = tuple(config.SETTINGS)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the shared test Redis is marked ``redis`` (``pytest -m redis`` runs them
+    all; the parametrized store fixtures mark their Redis cases themselves)."""
+    for item in items:
+        if {"redis_url", "redis_server"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.redis)
 
 
 @pytest.fixture(autouse=True)
@@ -76,8 +98,9 @@ def env(emulator, monkeypatch):
     # Fast retries: the policy is the same, only the waits are shorter.
     monkeypatch.setenv("DYPLS_BACKOFF_BASE_MS", "10")
     monkeypatch.setenv("DYPLS_BACKOFF_MAX_MS", "50")
-    # The test Redis keeps nothing on disk; tests/idempotency/test_redis_durability.py checks
-    # that a store like it is refused by default, on servers of its own.
+    # AXN_TEST_REDIS_URL may name a Redis that keeps nothing on disk: the function only warns
+    # about it here. tests/idempotency/test_redis_durability.py checks, on servers of its own,
+    # that such a store is refused by default.
     monkeypatch.setenv("AXN_STORE_DURABILITY", "warn")
     # A request an earlier test left in a delay fault must not land in this test's emulator.
     assert emulator.wait_idle(), "the emulator is still busy with an earlier test's request"
@@ -100,19 +123,34 @@ def env(emulator, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> str:
-    """The test Redis URL, once it has answered a PING."""
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The test Redis URL, once it has answered a PING: AXN_TEST_REDIS_URL (this worker's
+    database of it), else a durable redis-server of this session's own."""
     import redis
 
-    url = redis_test_url()
-    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=2)
+    named = redis_test_url()
+    if named is not None:
+        client = redis.Redis.from_url(named, socket_connect_timeout=0.5, socket_timeout=2)
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            redis_unavailable(named, type(exc).__name__)
+        finally:
+            client.close()
+        yield named
+        return
     try:
-        client.ping()
-    except redis.RedisError as exc:
-        redis_unavailable(url, type(exc).__name__)
+        server = RedisServer(tmp_path_factory.mktemp("redis"), SESSION_REDIS)
+    except RedisServerError:  # no redis-server binary
+        redis_unavailable(None, "redis-server is not on PATH")
+    try:
+        server.start()
+    except RedisServerError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server.url()
     finally:
-        client.close()
-    return url
+        server.kill()
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.redisproc import MEMORY_ONLY
 from tools import openapi
 from tools.localserver import TriggerHandler
 
@@ -489,7 +490,9 @@ def test_scenarios_through_the_trigger(function, emulator, env, monkeypatch, tmp
     assert {s for s, _ in client.seen} >= {200, 400, 404, 405, 409, 413, 429, 500, 502, 503, 504}
 
 
-def test_a_store_that_may_lose_records_is_declared(function, env, redis_url):
+def test_a_store_that_may_lose_records_is_declared(function, env, redis_processes):
+    # A Redis that keeps nothing on disk, of this test's own: the test Redis is durable.
+    server = redis_processes.start(*MEMORY_ONLY)
     client = Client(function)
-    env(AXN_IDEMPOTENCY_URL=redis_url, AXN_STORE_DURABILITY="enforce")
+    env(AXN_IDEMPOTENCY_URL=server.url(), AXN_STORE_DURABILITY="enforce")
     client.bind(500, "StoreNotDurable", OutOrderId=order())

@@ -12,17 +12,37 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import NoReturn
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from axn_bind.idempotency import IdempotencyStore
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
+ENV_URL = "AXN_TEST_REDIS_URL"
 
 
-def redis_test_url() -> str:
-    return os.environ.get("AXN_TEST_REDIS_URL") or DEFAULT_REDIS_URL
+def redis_test_url() -> str | None:
+    """The Redis a developer named for the tests (``AXN_TEST_REDIS_URL``), in the database of
+    this test process: under pytest-xdist, worker N uses the named database plus N, so that
+    workers never flush each other's records. None when no URL is set: the tests then start a
+    redis-server of their own (tests/conftest.py)."""
+    url = os.environ.get(ENV_URL)
+    if not url:
+        return None
+    return worker_database(url, os.environ.get("PYTEST_XDIST_WORKER", ""))
+
+
+def worker_database(url: str, worker: str) -> str:
+    """``url`` moved to the database of xdist ``worker`` (``gw0``: the named one, ``gw1``: the
+    next, …); unchanged outside xdist."""
+    if not worker.startswith("gw"):
+        return url
+    parts = urlsplit(url)
+    path = parts.path.strip("/")
+    if path and not path.isdigit():
+        pytest.fail(f"{ENV_URL} must end in a database number, such as /13", pytrace=False)
+    database = int(path or 0) + int(worker[2:])
+    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 @contextlib.contextmanager
@@ -56,14 +76,25 @@ def exclusive_database(url: str, timeout: float = 120.0) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def redis_unavailable(url: str, reason: str) -> NoReturn:
-    """Skip (locally) or fail (under CI=true) because the test Redis cannot be used."""
-    parts = urlsplit(url)
-    message = (
-        f"Redis is not reachable at {parts.hostname}:{parts.port or 6379} ({reason}). "
-        "Start one with: redis-server --port 6379 --save ''  "
-        "(or point AXN_TEST_REDIS_URL at another server; its database is flushed)."
-    )
+def redis_unavailable(url: str | None, reason: str) -> NoReturn:
+    """Skip (locally) or fail (under CI=true) because the test Redis cannot be used: ``url`` is
+    the one AXN_TEST_REDIS_URL named (the hint names its host and port), or None when none was
+    set and no redis-server could be started."""
+    if url is None:
+        message = (
+            f"No Redis for the tests ({reason}). Install redis-server (Debian/Ubuntu: "
+            "apt-get install redis-server; macOS: brew install redis): the tests start one of "
+            f"their own on a free port. Or set {ENV_URL}=redis://HOST:PORT/DB to use a server "
+            "you run (only that database is used, and it is flushed)."
+        )
+    else:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 6379
+        message = (
+            f"Redis is not reachable at {host}:{port} ({reason}), the server {ENV_URL} names. "
+            f"Start one with: redis-server --port {port}  "
+            f"(or unset {ENV_URL}: with redis-server installed, the tests start their own)."
+        )
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{message} CI=true: the Redis tests must run, not skip.", pytrace=False)
     pytest.skip(message)
@@ -155,6 +186,7 @@ class SilentServer:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._held: list[socket.socket] = []
+        self.accepted = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -164,6 +196,7 @@ class SilentServer:
             except OSError:
                 return
             self._held.append(conn)
+            self.accepted += 1
 
     def close(self) -> None:
         self._listener.close()

@@ -14,7 +14,7 @@ import pytest
 
 from axn_bind.errors import ConfigurationError, Kind
 from axn_bind.idempotency import MemoryStore, StoreUnavailableError, open_store, store_key
-from tests.idempotency.support import FakeClock, redis_unavailable
+from tests.idempotency.support import FakeClock, redis_unavailable, worker_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -194,12 +194,32 @@ def test_without_redis_tests_skip_locally_and_fail_in_ci(monkeypatch: pytest.Mon
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception) as skipped:
         redis_unavailable("redis://:pw@127.0.0.1:6399/13", "ConnectionError")
-    assert "redis-server --port 6379 --save ''" in str(skipped.value)
-    assert "127.0.0.1:6399" in str(skipped.value) and "pw" not in str(skipped.value)
+    hint = str(skipped.value)
+    # The server AXN_TEST_REDIS_URL names, and how to start one there: its port, not 6379.
+    assert "127.0.0.1:6399" in hint and "redis-server --port 6399" in hint
+    assert "6379" not in hint and "pw" not in hint
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        redis_unavailable(None, "redis-server is not on PATH")
+    assert "apt-get install redis-server" in str(skipped.value)
+    assert "AXN_TEST_REDIS_URL" in str(skipped.value)
     monkeypatch.setenv("CI", "true")
-    with pytest.raises(pytest.fail.Exception) as failed:
-        redis_unavailable("redis://127.0.0.1:6399/13", "ConnectionError")
-    assert "CI=true" in str(failed.value)
+    for url in ("redis://127.0.0.1:6399/13", None):
+        with pytest.raises(pytest.fail.Exception) as failed:
+            redis_unavailable(url, "ConnectionError")
+        assert "CI=true" in str(failed.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "worker", "expected"),
+    [
+        ("redis://127.0.0.1:6380/7", "", "redis://127.0.0.1:6380/7"),
+        ("redis://127.0.0.1:6380/7", "gw0", "redis://127.0.0.1:6380/7"),
+        ("redis://:pw@127.0.0.1:6380/7", "gw2", "redis://:pw@127.0.0.1:6380/9"),
+        ("redis://127.0.0.1:6380", "gw1", "redis://127.0.0.1:6380/1"),
+    ],
+)
+def test_each_xdist_worker_flushes_a_database_of_its_own(url, worker, expected) -> None:
+    assert worker_database(url, worker) == expected
 
 
 @pytest.mark.parametrize("url", ["redis://acct:1234/5678@host/0", "redis://:s3cr/et@host:6379/0"])

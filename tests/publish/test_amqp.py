@@ -34,10 +34,13 @@ from axn_bind.publish import event as ev
 from axn_bind.publish.amqp import AmqpTarget, _close_reason, parse_url
 from tests.conftest import post
 from tests.privacy import MOBILE as PHONE  # a mobile number, never digits inside a hash
+from tests.publish.conftest import Sleeps
 
 HOST, PORT = "127.0.0.1", 5672
 GUEST = "amqp://guest:guest@127.0.0.1"
 KEY = "axn.binding"
+# Room for a loaded machine (parallel test workers) above a deadline the target enforces.
+SCHEDULING_SLACK = 1.0
 # The shape of an ApsaraMQ static pair: Base64, with '/', '+' and '=' in it.
 STATIC_USER = "MjphbXFwLWNuLXRlc3QwMDAwMDE6TFRBSTV0VGVzdEtleUlk"
 STATIC_PASSWORD = "QjVGRkQzNzY0MjE3/Rjk+MTY5OTg4MzU2MjAwMA=="
@@ -69,14 +72,6 @@ def amqp_unavailable(reason: str) -> NoReturn:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{message} CI=true: the RabbitMQ tests must run, not skip.", pytrace=False)
     pytest.skip(message)
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 class Broker:
@@ -190,7 +185,7 @@ class Proxy:
                     client.close()
                     continue
             upstream = socket.create_connection((HOST, PORT))
-            pair = {"client": client, "upstream": upstream, "stalled": False}
+            pair = {"client": client, "upstream": upstream, "stalled": False, "held": False}
             self._pairs.append(pair)
             thread = threading.Thread(target=self._pump, args=(pair,), daemon=True)
             self._threads.append(thread)
@@ -200,6 +195,9 @@ class Proxy:
         client, upstream = pair["client"], pair["upstream"]
         try:
             while not self._stop.is_set():
+                if pair["held"]:  # a blocked broker reads nothing more from the connection
+                    time.sleep(0.05)
+                    continue
                 ready, _, _ = select.select([client, upstream], [], [], 0.05)
                 for sock in ready:
                     data = sock.recv(65536)
@@ -232,9 +230,11 @@ class Proxy:
 
     def block(self) -> None:
         """Tell the (idle) connections open now that the broker blocks publishers, as RabbitMQ
-        does under a memory or disk alarm."""
+        does under a memory or disk alarm, and from then on hold what they send (a blocked
+        broker stops reading from them: a publish there is never confirmed)."""
         frame = pika.frame.Method(0, pika.spec.Connection.Blocked(reason="low on memory"))
         for pair in self._pairs:
+            pair["held"] = True
             pair["client"].sendall(frame.marshal())
 
     def close(self) -> None:
@@ -441,7 +441,10 @@ def test_a_stalled_connection_gives_way_to_a_fresh_one_under_the_same_message_id
     proxy.stall()  # the broker gets the next message but its confirm never comes back
     started = time.monotonic()
     target.send(OTHER, timeout=3)
-    assert time.monotonic() - started < 3
+    # Delivered, so the stalled attempt gave up within its share of the 3 s (had it waited out
+    # the whole timeout, no time would have been left for the fresh connection). The send's
+    # timeout is a deadline the target enforces: checked here, with room for a loaded machine.
+    assert time.monotonic() - started < 3 + SCHEDULING_SLACK
     assert proxy.accepted == 2 and len(sleeps.waits) == 1
     ids = [props.message_id for _, props, _ in broker.messages(queue)]
     # The unconfirmed copy may have arrived too: consumers de-duplicate on message_id.
@@ -527,10 +530,13 @@ def test_a_broker_that_never_answers_is_given_up_within_the_timeout(targets):
         silent.close()
     # Given up, retryably, within the time: by our deadline ("timed out …") or by pika's own
     # connection timeout a moment before it ("the connection was lost …"), whichever comes first.
+    # The timeout is a deadline the target enforces (without it, the wait would be pika's 5 s
+    # connection timeout, CONNECT_TIMEOUT): the one wall-clock check, with room for a loaded
+    # machine.
     message = raised.value.message
     assert raised.value.retryable
     assert "timed out" in message or "the connection was lost" in message, message
-    assert elapsed < 2.0
+    assert elapsed < 1.5 + SCHEDULING_SLACK < amqp.CONNECT_TIMEOUT
     assert silent.accepted >= 1
 
 
@@ -563,18 +569,14 @@ def test_a_connection_the_broker_blocks_is_left_for_a_fresh_one(broker, proxy, t
     target = AmqpTarget(url(exchange, port=proxy.port), sleep=sleeps)
     targets.append(target)
     target.send(EVENT, timeout=5)
-    proxy.block()
-    # The notice arrives while the connection is idle: give it time to cross the loopback (a
-    # notice that crosses only after the next confirm is the case the last assertion allows).
-    time.sleep(0.2)
-    started = time.monotonic()
+    proxy.block()  # sent while the connection is idle; it crosses the loopback at once
+    time.sleep(0.2)  # margin for a loaded machine: the notice must be in before the send
     target.send(OTHER, timeout=5)
-    assert time.monotonic() - started < 2  # not held until a blocked-connection timeout
-    assert proxy.accepted == 2
-    ids = [props.message_id for _, props, _ in broker.messages(queue)]
-    # Had the notice come only after the publish, that copy got through the stand-in (a real
-    # blocked broker holds it): a second copy, under the same message_id.
-    assert ids[0] == EVENT.id and set(ids[1:]) == {OTHER.id} and len(ids) in (2, 3)
+    # The blocked connection was left before anything was published on it: no attempt failed
+    # (one on the blocked connection would have waited for a confirm that never comes, then
+    # retried), a fresh connection carried the event, and the broker got it once.
+    assert sleeps.waits == [] and proxy.accepted == 2
+    assert [props.message_id for _, props, _ in broker.messages(queue)] == [EVENT.id, OTHER.id]
 
 
 @pytest.fixture

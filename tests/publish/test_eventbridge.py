@@ -25,6 +25,7 @@ from axn_bind.publish.eventbridge import (
 )
 from tests.conftest import post
 from tests.privacy import MOBILE as PHONE  # a mobile number, never digits inside a hash
+from tests.publish.conftest import Sleeps
 from tools.dypls_emulator import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_ACCESS_KEY_SECRET,
@@ -57,14 +58,6 @@ EVENT = ev.created(
     request={"PhoneNoA": "13912345678", "OutOrderId": "DD-1", "Expiration": "2030-01-01 12:00:00"},
     upstream_request_id="R-1",
 )
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @pytest.fixture

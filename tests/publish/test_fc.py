@@ -25,6 +25,7 @@ from axn_bind.publish.fc2 import Fc2Target
 from axn_bind.signing import sign_v3, utc_timestamp
 from tests.conftest import post
 from tests.privacy import MOBILE as PHONE  # a mobile number, never digits inside a hash
+from tests.publish.conftest import Sleeps
 from tools.dypls_emulator import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
 from tools.receivers.fc import FcReceiver, fc2_authorization
 
@@ -45,14 +46,6 @@ EVENT = ev.created(
     upstream_request_id="R-1",
 )
 KINDS = ["fc", "fc2"]
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 def use(monkeypatch: pytest.MonkeyPatch, creds: Credentials) -> None:

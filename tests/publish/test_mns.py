@@ -17,6 +17,7 @@ from axn_bind.publish.event import Event
 from axn_bind.publish.mns import MnsTarget, authorization, message_xml, string_to_sign
 from tests.conftest import post
 from tests.privacy import MOBILE as PHONE  # a mobile number, never digits inside a hash
+from tests.publish.conftest import Sleeps
 from tools.dypls_emulator import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
 from tools.receivers.mns import MnsReceiver
 
@@ -37,14 +38,6 @@ EVENT = ev.created(
     },
     upstream_request_id="R-1",
 )
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 def target(url: str, env: dict[str, str] | None = None, **kw) -> MnsTarget:

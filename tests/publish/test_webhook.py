@@ -12,6 +12,7 @@ from axn_bind.errors import ConfigurationError, PublishError
 from axn_bind.publish import event as ev
 from axn_bind.publish import open_target
 from axn_bind.publish.webhook import WebhookTarget, retry_after, sign, webhook_key
+from tests.publish.conftest import Sleeps
 from tools.receivers.webhook import WebhookReceiver
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
@@ -23,14 +24,6 @@ EVENT = ev.created(
     request={"PhoneNoA": "13912345678", "OutOrderId": "DD-1", "Expiration": "2030-01-01 12:00:00"},
     upstream_request_id="R-1",
 )
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 def test_the_library_vector_of_standard_webhooks():

@@ -1,4 +1,4 @@
-"""Runs in separate processes (FC instances, in effect) for tests/test_concurrency.py."""
+"""Runs in separate processes (FC instances, in effect) for tests/e2e/test_concurrency.py."""
 
 from __future__ import annotations
 

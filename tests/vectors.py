@@ -8,9 +8,9 @@ Where the figures come from:
 * ``BIND_*`` and ``SORT_*``: the BindAxnExtension vectors in the project's reference
   (signing.md), V3 and V1, with and without an STS token.
 
-Plain data only: the signer's tests (tests/test_signing.py), the emulator's own verifier's tests
+Plain data only: the signer's tests (tests/unit/test_signing.py), the emulator's own verifier's tests
 (tests/emulator/test_verify_vectors.py, which import nothing from src/) and the SDK-based
-verifier's tests (tests/test_signing_sdk.py) each assert these figures against their own code.
+verifier's tests (tests/unit/test_signing_sdk.py) each assert these figures against their own code.
 """
 
 from __future__ import annotations

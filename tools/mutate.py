@@ -48,29 +48,29 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # The bind path's modules, each with the tests that exercise it (fastest first: with -x, a mutant
 # is usually killed in seconds, and a survivor costs one run of them all).
-_CORE = ("tests/test_bind_path.py", "tests/test_http.py", "tests/test_batch.py")
-_STORE = ("tests/idempotency/test_store_contract.py", "tests/test_idempotency.py")
+_CORE = ("tests/unit/test_bind_path.py", "tests/e2e/test_http.py", "tests/e2e/test_batch.py")
+_STORE = ("tests/idempotency/test_store_contract.py", "tests/e2e/test_idempotency.py")
 _PUBLISH = "tests/publish/test_announce.py"  # the announcement paths of the service and the app
 FILES: dict[str, tuple[str, ...]] = {
     "src/axn_bind/budget.py": _CORE,
     "src/axn_bind/dypls/__init__.py": _CORE,
     "src/axn_bind/dypls/retry.py": _CORE,
-    "src/axn_bind/dypls/classify.py": ("tests/test_classify.py", *_CORE),
-    "src/axn_bind/dypls/codes.py": ("tests/test_classify.py", *_CORE),
-    "src/axn_bind/dypls/transport.py": ("tests/test_transport.py", "tests/test_http.py"),
-    "src/axn_bind/idempotency/guard.py": (*_CORE, *_STORE, "tests/test_exactly_once.py"),
+    "src/axn_bind/dypls/classify.py": ("tests/unit/test_classify.py", *_CORE),
+    "src/axn_bind/dypls/codes.py": ("tests/unit/test_classify.py", *_CORE),
+    "src/axn_bind/dypls/transport.py": ("tests/unit/test_transport.py", "tests/e2e/test_http.py"),
+    "src/axn_bind/idempotency/guard.py": (*_CORE, *_STORE, "tests/e2e/test_exactly_once.py"),
     "src/axn_bind/idempotency/keys.py": (*_CORE, *_STORE),
-    "src/axn_bind/service.py": (*_CORE, *_STORE, "tests/test_exactly_once.py", _PUBLISH),
+    "src/axn_bind/service.py": (*_CORE, *_STORE, "tests/e2e/test_exactly_once.py", _PUBLISH),
     "src/axn_bind/outcome.py": (
         *_CORE,
-        "tests/test_triggers.py",
-        "tests/test_exactly_once.py",
+        "tests/e2e/test_triggers.py",
+        "tests/e2e/test_exactly_once.py",
         _PUBLISH,
     ),
     "src/axn_bind/app.py": (
         *_CORE,
-        "tests/test_triggers.py",
-        "tests/test_exactly_once.py",
+        "tests/e2e/test_triggers.py",
+        "tests/e2e/test_exactly_once.py",
         _PUBLISH,
     ),
 }
@@ -94,8 +94,8 @@ CLASSIFY, BUDGET, RETRY = (
     "src/axn_bind/dypls/retry.py",
 )
 TRANSPORT, GUARD = "src/axn_bind/dypls/transport.py", "src/axn_bind/idempotency/guard.py"
-BIND_PATH, TRANSPORT_TESTS = ("tests/test_bind_path.py",), ("tests/test_transport.py",)
-CLASSIFY_TESTS = ("tests/test_classify.py",)
+BIND_PATH, TRANSPORT_TESTS = ("tests/unit/test_bind_path.py",), ("tests/unit/test_transport.py",)
+CLASSIFY_TESTS = ("tests/unit/test_classify.py",)
 
 NAMED: tuple[Named, ...] = (
     # -- the six that survived the suite before the bind path was reshaped --------------------
@@ -111,7 +111,7 @@ NAMED: tuple[Named, ...] = (
         "src/axn_bind/dypls/__init__.py",
         "date=when,\n            nonce=nonce,\n            form=True,",
         "date=when,\n            nonce=nonce,\n            form=False,",
-        ("tests/test_signing_sdk.py", "tests/test_http.py"),
+        ("tests/unit/test_signing_sdk.py", "tests/e2e/test_http.py"),
     ),
     Named(
         "a signing failure passes the gateway's message on",
@@ -231,14 +231,14 @@ NAMED: tuple[Named, ...] = (
         "src/axn_bind/app.py",
         "        if isinstance(invocation, Batch):  # never answer a batch that was not fully reported\n",
         "        if False:\n",
-        ("tests/test_batch.py",),
+        ("tests/e2e/test_batch.py",),
     ),
     Named(
         "an asynchronous direct invocation never raises",
         "src/axn_bind/app.py",
         'if asynchronous and (outcome.transient or outcome.body.get("Announced") is False):',
         "if False:",
-        ("tests/test_batch.py",),
+        ("tests/e2e/test_batch.py",),
     ),
 )
 

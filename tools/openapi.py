@@ -7,7 +7,7 @@ subclass, every ``code=`` given where one is raised (found in the source), and e
 :func:`axn_bind.dypls.classify.classify` on the table of :mod:`axn_bind.dypls.codes` and on
 probe exchanges (every HTTP status, with and without a code it has never heard of). A new error
 class, a new upstream code or a new status therefore appears in the contract on the next run, and
-``--check`` (run by tests/test_openapi.py) fails until the committed file is regenerated.
+``--check`` (run by tests/e2e/test_openapi.py) fails until the committed file is regenerated.
 
     python -m tools.openapi            # writes docs/openapi.json
     python -m tools.openapi --check    # exit 1 when docs/openapi.json is not what this writes
@@ -46,7 +46,7 @@ OUTPUT = ROOT / "docs" / "openapi.json"
 PACKAGE = CODE_ROOT / "axn_bind"
 
 # Codes of the function that an HTTP request can never receive, and why. Each must still exist
-# (tests/test_openapi.py checks), so that a code that becomes reachable is not left out silently.
+# (tests/e2e/test_openapi.py checks), so that a code that becomes reachable is not left out silently.
 NOT_ON_HTTP_PATH = {
     "UnsupportedEvent": "answers an event of no known shape; an HTTP trigger event always has one",
     "PublishFailed": "a failed announcement marks the answer `Announced: false`; it is never "

@@ -202,7 +202,7 @@ def check_settings(env: Mapping[str, str], report: Report) -> None:
             "before `s deploy`."
         )
     raw = env.get(OUTCOME_VAR)
-    default = SETTINGS[OUTCOME_VAR][0] or ""  # also s.yaml's default (tests/test_deploy.py)
+    default = SETTINGS[OUTCOME_VAR][0] or ""  # also s.yaml's default (tests/tools/test_deploy.py)
     outcome = (raw or "").strip().lower() or default
     if outcome == "reexecute":
         how = (

@@ -109,7 +109,7 @@ def test_a_sweep_during_the_outage_reports_what_is_still_owed(rx, emulator):
 
 
 def test_a_batch_announces_each_binding_and_each_refusal(rx, emulator):
-    from tests.test_batch import mns_batch, text
+    from tests.e2e.test_batch import mns_batch, text
 
     batch = mns_batch(text(order(5)), text(order(6, PhoneNoA="12345")), text(order(7)))
     report = call(batch)
@@ -126,7 +126,7 @@ def test_a_batch_announces_each_binding_and_each_refusal(rx, emulator):
 
 
 def test_a_batch_whose_announcement_failed_is_redelivered_and_republished(rx, emulator):
-    from tests.test_batch import mns_batch, text
+    from tests.e2e.test_batch import mns_batch, text
 
     batch = mns_batch(text(order(8)), text(order(9)))
     rx.fail(503, count=3)  # the first record's announcement fails

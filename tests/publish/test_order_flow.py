@@ -18,7 +18,7 @@ import pytest
 
 from axn_bind.errors import TransientFailureError
 from tests.conftest import call, post
-from tests.test_batch import mns_batch, text
+from tests.e2e.test_batch import mns_batch, text
 from tools.dypls_emulator import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
 
 SECRET = "whsec_" + base64.b64encode(b"order-flow-test-secret-32-bytes!").decode()

@@ -14,7 +14,7 @@ faults.
 **FC 3.0** (``POST /2023-03-30/functions/{function}/invocations[?qualifier=…]``): the
 ACS3-HMAC-SHA256 signature is recomputed from what arrived on the wire with the official SDK's
 own function (``alibabacloud_tea_openapi.utils.Utils.get_authorization``, as
-tests/test_signing_sdk.py does) over the headers the ``authorization`` names, which must include
+tests/unit/test_signing_sdk.py does) over the headers the ``authorization`` names, which must include
 ``host``, ``content-type`` and every ``x-acs-*`` header; ``x-acs-content-sha256`` must match the
 body, ``x-acs-date`` be within 15 minutes, the nonce be new, the STS token be the key's, and
 ``x-acs-action`` / ``x-acs-version`` be ``InvokeFunction`` / ``2023-03-30``. The body must be

@@ -1,5 +1,5 @@
 """What an exchange with Dyplsapi means: a pure function from what happened on the wire to a
-:class:`Verdict`, tested row by row (``tests/test_classify.py``).
+:class:`Verdict`, tested row by row (``tests/unit/test_classify.py``).
 
 The rule that keeps one binding per order: **anything that may have bound is unknown**. A 2xx
 answer is a binding only when it is HTTP 200, ``Code: OK`` and a complete ``SecretBindDTO``; it

@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import call
+from tests.e2e.conftest import bind_calls
 from tests.privacy import MOBILE as PHONE  # a mobile number, never digits inside a hash
 from tools.fc_local import FcContext
 
 pytestmark = pytest.mark.usefixtures("env")
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # tests/
 PROJECT_EVENTS = HERE.parent / "events"
 SHARED_EVENTS = HERE / "data" / "events"  # the documentation's samples, copied unchanged
 
@@ -149,10 +150,6 @@ SHARED: dict[str, object] = {
 
 def _files(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir() if p.is_file() and p.name != "README.md"}
-
-
-def bind_calls(emulator) -> list[dict]:
-    return [r for r in emulator.requests() if r.get("action") == "BindAxnExtension"]
 
 
 def check(result, expected, emulator) -> None:

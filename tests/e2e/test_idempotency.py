@@ -12,22 +12,11 @@ import threading
 import pytest
 
 from tests.conftest import call, post
+from tests.e2e.conftest import bind_count
 from tools.dypls_emulator import DEFAULT_POOL_KEY
 from tools.fc_local import http_event
 
 REQ = {"PhoneNoA": "13900000001", "TtlSeconds": 3600}
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-def store(request, env):
-    """The function configured with each store; returns the store URL."""
-    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
-    env(AXN_IDEMPOTENCY_URL=url)
-    return url
-
-
-def bind_calls(emulator) -> int:
-    return sum(1 for r in emulator.requests() if r.get("action") == "BindAxnExtension")
 
 
 def raw_post(body, headers=None):
@@ -41,7 +30,7 @@ def test_same_key_is_bound_once_and_replayed_byte_for_byte(store, emulator):
     assert second["body"] == first["body"]
     assert second["headers"]["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first["headers"]
-    assert bind_calls(emulator) == 1
+    assert bind_count(emulator) == 1
     assert len(emulator.bindings()) == 1
 
 
@@ -51,13 +40,13 @@ def test_out_order_id_is_the_key_without_a_header(store, emulator):
     b = post(req)
     assert a[2] == b[2]
     assert b[1]["Idempotent-Replayed"] == "true"
-    assert bind_calls(emulator) == 1
+    assert bind_count(emulator) == 1
 
 
 def test_requests_without_any_key_are_not_deduplicated(store, emulator):
     post(REQ)
     post({**REQ, "PhoneNoA": "13900000002"})
-    assert bind_calls(emulator) == 2
+    assert bind_count(emulator) == 2
 
 
 def test_ttl_seconds_is_fingerprinted_as_given(store, emulator):
@@ -72,7 +61,7 @@ def test_same_key_with_different_data_is_refused(store, emulator):
     post(REQ, headers={"Idempotency-Key": "k-2"})
     status, _, body = post({**REQ, "PhoneNoA": "13900000009"}, headers={"Idempotency-Key": "k-2"})
     assert (status, body["Code"]) == (409, "IdempotencyKeyReused")
-    assert bind_calls(emulator) == 1
+    assert bind_count(emulator) == 1
 
 
 def test_a_reused_key_is_named_by_what_the_caller_sent(store, emulator):
@@ -100,7 +89,7 @@ def test_different_pools_do_not_share_keys(store, emulator):
     status, headers, _ = post({**REQ, "OutOrderId": "DD-pool", "PoolKey": STRICT_POOL_KEY})
     assert status == 200
     assert "Idempotent-Replayed" not in headers
-    assert bind_calls(emulator) == 2
+    assert bind_count(emulator) == 2
 
 
 def test_permanent_upstream_error_is_recorded_and_replayed(store, emulator):
@@ -109,7 +98,7 @@ def test_permanent_upstream_error_is_recorded_and_replayed(store, emulator):
     second = raw_post(REQ, {"Idempotency-Key": "k-3"})
     assert first["statusCode"] == second["statusCode"] == 400
     assert second["body"] == first["body"]
-    assert bind_calls(emulator) == 1
+    assert bind_count(emulator) == 1
 
 
 def test_transient_failure_that_reached_nobody_releases_the_key(store, emulator, env):
@@ -164,7 +153,7 @@ def test_unknown_outcome_is_refused_until_cleared_when_configured(store, emulato
     status, _, second = post({**REQ, "OutOrderId": "DD-u"})
     assert (status, second["Code"]) == (409, "OutcomeUnknown")
     assert first["RequestId"] in second["Message"]
-    assert bind_calls(emulator) == 1
+    assert bind_count(emulator) == 1
     if store.startswith("redis"):  # an operator clears the key with the CLI
         from tools.idem import main as idem
 
@@ -173,7 +162,7 @@ def test_unknown_outcome_is_refused_until_cleared_when_configured(store, emulato
         )
         status, _, third = post({**REQ, "OutOrderId": "DD-u"})
         assert (status, third["Code"]) == (200, "OK")
-        assert bind_calls(emulator) == 2
+        assert bind_count(emulator) == 2
 
 
 def test_a_duplicate_while_in_progress_gets_409_with_retry_after(store, emulator):
@@ -194,7 +183,7 @@ def test_a_duplicate_while_in_progress_gets_409_with_retry_after(store, emulator
     assert (status, body["Code"]) == (409, "IdempotencyInProgress")
     assert int(headers["Retry-After"]) >= 1
     assert results["first"][0] == 200
-    assert bind_calls(emulator) == 1
+    assert bind_count(emulator) == 1
 
 
 def test_key_reuse_is_refused_while_in_progress_and_after_unknown(store, emulator):
@@ -202,7 +191,7 @@ def test_key_reuse_is_refused_while_in_progress_and_after_unknown(store, emulato
     post(REQ, headers={"Idempotency-Key": "k-7"})  # UNKNOWN now
     status, _, body = post({**REQ, "PhoneNoA": "13900000007"}, headers={"Idempotency-Key": "k-7"})
     assert (status, body["Code"]) == (409, "IdempotencyKeyReused")
-    assert bind_calls(emulator) == 1
+    assert bind_count(emulator) == 1
 
 
 def test_store_outage_fails_closed(env, emulator):
@@ -210,14 +199,14 @@ def test_store_outage_fails_closed(env, emulator):
     status, _, body = post({**REQ, "OutOrderId": "DD-o"})
     assert (status, body["Code"]) == (503, "IdempotencyStoreUnavailable")
     assert "s3cret" not in json.dumps(body)
-    assert bind_calls(emulator) == 0
+    assert bind_count(emulator) == 0
 
 
 def test_bad_idempotency_key_is_400(store, emulator):
     status, _, body = post(REQ, headers={"Idempotency-Key": "x" * 300})
     assert (status, body["Code"]) == (400, "InvalidParameter")
     assert body["Errors"][0]["Field"] == "Idempotency-Key"
-    assert bind_calls(emulator) == 0
+    assert bind_count(emulator) == 0
 
 
 def test_bad_store_url_is_a_configuration_error(env):
@@ -260,7 +249,7 @@ def test_redelivered_batch_replays_what_was_bound(store, emulator, env):
     assert [r["Result"] for r in report["Records"]] == ["bound"] * 3
     assert [r.get("Replayed", False) for r in report["Records"]] == [False, True, True]
     assert len(emulator.bindings()) == 3
-    assert bind_calls(emulator) == 4
+    assert bind_count(emulator) == 4
 
 
 def test_same_message_id_with_different_data_is_a_rejected_record(store, emulator):
@@ -295,7 +284,7 @@ def test_batch_records_without_any_key_are_not_bound_twice_on_redelivery(store, 
 def test_a_single_direct_call_without_a_key_is_not_deduplicated(store, emulator):
     call(REQ)
     call(REQ)
-    assert bind_calls(emulator) == 2
+    assert bind_count(emulator) == 2
 
 
 def test_key_reuse_is_refused_while_the_first_call_is_in_progress(store, emulator):
@@ -314,7 +303,7 @@ def test_key_reuse_is_refused_while_the_first_call_is_in_progress(store, emulato
     thread.join()
     assert (status, body["Code"]) == (409, "IdempotencyKeyReused")
     assert results["first"][0] == 200
-    assert bind_calls(emulator) == 1
+    assert bind_count(emulator) == 1
 
 
 @pytest.mark.redis

@@ -7,7 +7,7 @@ any trigger config for any trigger type, so each trigger is also checked against
 of its own type and against this project's rules: no anonymous HTTP trigger, POST only, a
 six-field cron with a zone, retry windows inside the idempotency record lifetime, and so on.
 
-Checks that take the ``deploy_file`` fixture run on both files; tests/test_registry.py runs the
+Checks that take the ``deploy_file`` fixture run on both files; tests/tools/test_registry.py runs the
 same ones (SHARED_CHECKS) on the s.yaml of the Serverless Devs application template. Serverless
 Devs itself (``s preview``, offline, Node.js required) renders every file as well.
 """
@@ -33,7 +33,7 @@ from jsonschema import Draft7Validator
 
 from axn_bind.config import SETTINGS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 S_YAML = ROOT / "s.yaml"
 TRIAL_YAML = ROOT / "s.trial.yaml"
 DEPLOY_FILES = (S_YAML, TRIAL_YAML)
@@ -209,7 +209,7 @@ def pre_deploy_runs(path: Path = S_YAML) -> list[str]:
 
 @pytest.fixture(params=DEPLOY_FILES, ids=lambda path: path.name)
 def deploy_file(request) -> Path:
-    """Each deploy file in turn (tests/test_registry.py gives the template's s.yaml instead)."""
+    """Each deploy file in turn (tests/tools/test_registry.py gives the template's s.yaml instead)."""
     return request.param
 
 
@@ -945,7 +945,7 @@ def test_production_deploy_stops_without_the_vpc_of_its_store(tmp_path):
     assert p["internetAccess"] is True, "Dyplsapi is a public endpoint"
 
 
-# The checks every deploy file must pass, whatever it deploys: tests/test_registry.py runs them on
+# The checks every deploy file must pass, whatever it deploys: tests/tools/test_registry.py runs them on
 # the s.yaml of the application template too (rendered with the defaults of its parameters).
 SHARED_CHECKS = (
     test_s_yaml_is_one_fc3_function,

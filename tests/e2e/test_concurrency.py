@@ -14,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from tests import concurrency_worker
+from tests.e2e.conftest import bind_count
 from tools.fc_local import http_event, local_env
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -42,10 +43,6 @@ def fire(pool, event: bytes) -> list[dict]:
     return list(pool.map(concurrency_worker.invoke, [event] * PROCESSES))
 
 
-def bind_calls(emulator) -> int:
-    return sum(1 for r in emulator.requests() if r.get("action") == "BindAxnExtension")
-
-
 def test_identical_http_requests_from_many_processes_bind_once(pool, emulator):
     rounds = 3
     for n in range(rounds):
@@ -71,7 +68,7 @@ def test_identical_http_requests_from_many_processes_bind_once(pool, emulator):
         retried = [r["returned"] for r in fire(pool, event)]
         assert {r["body"] for r in retried} == {fresh[0]["body"]}
         assert all(r["headers"]["Idempotent-Replayed"] == "true" for r in retried)
-    assert bind_calls(emulator) == rounds
+    assert bind_count(emulator) == rounds
     assert len(emulator.bindings()) == rounds
 
 
@@ -104,7 +101,7 @@ def test_a_batch_redelivered_to_many_processes_at_once_binds_each_record_once(po
     reports = [o["returned"] for o in outcomes]
     subs = {tuple(r["SecretBindDTO"]["SubsId"] for r in rep["Records"]) for rep in reports}
     assert len(subs) == 1  # every process reports the same four bindings
-    assert bind_calls(emulator) == 4
+    assert bind_count(emulator) == 4
     assert len(emulator.bindings()) == 4
     raised = [o for o in first if "raised" in o]
     for o in raised:

@@ -24,9 +24,9 @@ import axn_bind
 from axn_bind.config import SETTINGS
 from axn_bind.dypls import codes as upstream_codes
 from axn_bind.errors import AxnError
-from tests.test_deploy import readme_configuration_names
+from tests.tools.test_deploy import readme_configuration_names
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 README_ZH = ROOT / "README.zh-CN.md"
 DEPLOY = ROOT / "docs" / "deploy.md"
@@ -64,7 +64,7 @@ TROUBLESHOOTING_HEADING = {README: "Troubleshooting", README_ZH: "故障排查"}
 # (a value in backticks) must be identical in both tables.
 DEFAULT_WORDS = {"set by FC": "由 FC 设置", "empty": "空"}
 
-# Same rule as tests/test_deploy.py: setting names are backticked upper-case identifiers.
+# Same rule as tests/tools/test_deploy.py: setting names are backticked upper-case identifiers.
 _SETTING = re.compile(r"`([A-Z][A-Z0-9_]+)`")
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
 _STATUS = re.compile(r"\b[1-5]\d\d\b")
@@ -99,7 +99,7 @@ def section(path: Path, heading: str) -> str:
 def configuration_table(path: Path) -> list[tuple[str, str]]:
     """(setting, default cell) for each name in the first cell of the configuration table.
 
-    The approach of ``readme_configuration_names`` in tests/test_deploy.py: the table rows of the
+    The approach of ``readme_configuration_names`` in tests/tools/test_deploy.py: the table rows of the
     configuration section, the backticked names of each row's first cell.
     """
     rows = []

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "security.md"
 
 SPAN = re.compile(r"`([^`\n]+)`")
@@ -152,9 +152,9 @@ def test_every_cited_name_is_defined_where_the_document_says(path, name):
 
 
 def test_the_checker_tells_defined_names_from_missing_ones():
-    assert defines("tests/test_security_doc.py", "defines")
+    assert defines("tests/docs/test_security_doc.py", "defines")
     assert defines("src/axn_bind/errors.py", "TransientFailureError.MAX_MESSAGE")
     assert defines("src/axn_bind/config.py", "Settings::from_env")
     assert not defines("src/axn_bind/errors.py", "TransientFailureError.NO_SUCH_NAME")
     assert not defines("src/axn_bind/config.py", "SETTINGS.items")  # not a class
-    assert not defines("tests/test_security_doc.py", "test_that_does_not_exist")
+    assert not defines("tests/docs/test_security_doc.py", "test_that_does_not_exist")

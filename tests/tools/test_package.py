@@ -31,7 +31,7 @@ from tools.dypls_emulator import (
     DEFAULT_POOL_KEY,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # ---------------------------------------------------------------------------------------------
 # Fast checks of the build script's pieces

@@ -44,7 +44,7 @@ from tests.redisproc import MEMORY_ONLY
 from tools import openapi
 from tools.localserver import TriggerHandler
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "openapi.json"
 CHECKS = [
     not_a_server_error,

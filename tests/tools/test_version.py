@@ -1,7 +1,7 @@
 """One version, written once (``axn_bind.__version__``), is the one every place reports: the wheel
 (pyproject.toml reads it), the changelog's newest release, the log line an instance writes when it
 starts (the FC code package has no package metadata to ask) and the local server's
-``GET /version``. The built wheel's own metadata is checked by tests/test_install.py."""
+``GET /version``. The built wheel's own metadata is checked by tests/tools/test_install.py."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ if sys.version_info >= (3, 11):
 else:  # python3.10, the FC runtime's: pip carries the same parser
     from pip._vendor import tomli as tomllib
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VERSION = re.compile(r"\d+\.\d+\.\d+")
 
 

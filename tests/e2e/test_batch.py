@@ -13,6 +13,7 @@ import pytest
 from axn_bind.errors import TransientFailureError
 from tests.conftest import call as call_handler
 from tests.conftest import post
+from tests.e2e.conftest import bind_calls
 from tests.privacy import MOBILE as PHONE  # a mobile number, never digits inside a hash
 from tools.dypls_emulator import DEFAULT_POOL_KEY
 from tools.fc_local import FcContext, FunctionMeta
@@ -72,10 +73,6 @@ def results(report: dict) -> list[tuple[str | None, str, str]]:
 
 def bound_phones(emulator) -> list[str]:
     return sorted(str(b["PhoneNoA"]) for b in emulator.bindings())
-
-
-def bind_calls(emulator) -> list[dict]:
-    return [r for r in emulator.requests() if r.get("action") == "BindAxnExtension"]
 
 
 def raised(event, context: FcContext | None = None) -> str:

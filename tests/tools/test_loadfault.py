@@ -30,7 +30,7 @@ from tools.loadfault import (
     retry_wait,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # A kill leaves its call's key IN_PROGRESS for the lease: the function's timeout (here 10 s, less
 # AXN_DEADLINE_MARGIN_MS) plus 30 s. Both runs wait that out before their probe, side by side.
 TINY = ["--phase-seconds", "1", "--concurrency", "4", "--servers", "2",

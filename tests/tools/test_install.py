@@ -25,7 +25,7 @@ import pytest
 import axn_bind
 from tools.fc_local import local_env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # What the build reads is copied; local environments, caches, build output and the FC
 # package's dependencies (src/python/, from tools/package.py --in-place) are not.

@@ -1,6 +1,6 @@
 """The whole handler under hostile input, for every trigger shape, against the emulator.
 
-``tests/test_triggers.py`` checks that ``parse_event`` raises only its own errors and that random
+``tests/e2e/test_triggers.py`` checks that ``parse_event`` raises only its own errors and that random
 or damaged bytes come back as a dict. Here every sample event is taken apart (nested JSON text and
 Base64 bodies included), mutated (fields deleted, renamed, repeated, values swapped for other types
 or for hostile values: huge strings, deep nesting, NaN/Infinity, lone surrogates, invalid UTF-8,
@@ -42,8 +42,8 @@ from axn_bind.models import RULES
 from axn_bind.triggers import Batch, SweepRequest, parse_event
 from axn_bind.triggers.jsonload import load_json
 from tests.conftest import call
-from tests.test_events import PROJECT_EVENTS
-from tests.test_triggers import SAMPLES, damaged_samples
+from tests.e2e.test_events import PROJECT_EVENTS
+from tests.e2e.test_triggers import SAMPLES, damaged_samples
 from tools.fc_local import FcContext
 
 pytestmark = pytest.mark.usefixtures("env")

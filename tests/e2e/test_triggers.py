@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from axn_bind.errors import AxnError, MalformedRequestError, UnsupportedEventError
 from axn_bind.triggers import Batch, DirectRequest, HttpRequest, Record, SweepRequest, parse_event
 from tests.conftest import call
-from tests.test_events import PROJECT_EVENTS, SHARED_EVENTS
+from tests.e2e.test_events import PROJECT_EVENTS, SHARED_EVENTS
 from tools.fc_local import FcContext, http_event
 
 REQ = {"PhoneNoA": "13900000001", "TtlSeconds": 3600}

@@ -16,7 +16,7 @@ import pytest
 from axn_bind.config import SETTINGS
 from tests.redisproc import DURABLE, MEMORY_ONLY, RedisProcesses
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tools" / "predeploy.py"
 PASSWORD = "s3cr3t-pw"
 POOL = "FC100000012345678"

@@ -18,7 +18,7 @@ import pytest
 from tools.dypls_emulator import DEFAULT_POOL_KEY
 from tools.fc_local import local_env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = textwrap.dedent(
     """

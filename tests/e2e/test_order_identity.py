@@ -13,7 +13,7 @@ import pytest
 
 from axn_bind import app
 from tests.conftest import call, post
-from tests.test_idempotency import bind_calls, store  # noqa: F401 - store: memory and Redis
+from tests.e2e.conftest import bind_count
 from tools.fc_local import http_event
 
 pytestmark = pytest.mark.usefixtures("store")  # each test on the memory store and on Redis
@@ -40,7 +40,7 @@ def test_a_retry_with_a_new_idempotency_key_replays_the_orders_binding(emulator)
     status, headers, again = post(ORDER, headers={"Idempotency-Key": "try-2"})
     assert status == 200 and headers["Idempotent-Replayed"] == "true"
     assert again["SecretBindDTO"] == first["SecretBindDTO"]
-    assert bind_calls(emulator) == 1 and len(emulator.bindings()) == 1
+    assert bind_count(emulator) == 1 and len(emulator.bindings()) == 1
 
 
 def test_the_same_order_with_other_data_is_refused_naming_the_order(emulator):
@@ -51,7 +51,7 @@ def test_the_same_order_with_other_data_is_refused_naming_the_order(emulator):
     assert (status, body["Code"]) == (409, "IdempotencyKeyReused")
     assert "OutOrderId 'DD-one'" in body["Message"]
     assert "bound once" in body["Message"]
-    assert bind_calls(emulator) == 1
+    assert bind_count(emulator) == 1
 
 
 def test_an_order_bound_over_http_is_replayed_when_it_arrives_as_a_queue_message(emulator):
@@ -67,7 +67,7 @@ def test_an_order_bound_over_http_is_replayed_when_it_arrives_as_a_queue_message
     status, headers, body = post(second)
     assert status == 200 and headers["Idempotent-Replayed"] == "true"
     assert body["SecretBindDTO"] == record["SecretBindDTO"]
-    assert bind_calls(emulator) == 2 and len(emulator.bindings()) == 2
+    assert bind_count(emulator) == 2 and len(emulator.bindings()) == 2
 
 
 def test_the_header_key_still_protects_a_request_without_an_order(emulator):
@@ -75,7 +75,7 @@ def test_the_header_key_still_protects_a_request_without_an_order(emulator):
     post(request, headers={"Idempotency-Key": "no-order"})
     status, headers, _ = post(request, headers={"Idempotency-Key": "no-order"})
     assert status == 200 and headers["Idempotent-Replayed"] == "true"
-    assert bind_calls(emulator) == 1
+    assert bind_count(emulator) == 1
 
 
 @pytest.mark.parametrize(
@@ -92,14 +92,14 @@ def test_a_header_sent_twice_with_different_values_is_refused(emulator, headers)
     body = json.loads(response["body"])
     assert (response["statusCode"], body["Code"]) == (400, "MalformedRequest")
     assert "more than once with different values" in body["Message"]
-    assert bind_calls(emulator) == 0
+    assert bind_count(emulator) == 0
 
 
 def test_a_header_sent_twice_with_the_same_value_is_one_header(emulator):
     headers = {"Idempotency-Key": "same", "idempotency-key": "same"}
     response = call(http_event("POST", ORDER, headers=headers))
     assert response["statusCode"] == 200
-    assert bind_calls(emulator) == 1
+    assert bind_count(emulator) == 1
 
 
 def test_a_replay_after_the_expiration_says_the_binding_has_expired(emulator):
@@ -117,4 +117,4 @@ def test_a_replay_after_the_expiration_says_the_binding_has_expired(emulator):
     assert later["Expired"] is True
     assert later["SecretBindDTO"] == first["SecretBindDTO"]
     assert later["Expiration"] == first["Expiration"]
-    assert bind_calls(emulator) == 1  # never bound again
+    assert bind_count(emulator) == 1  # never bound again

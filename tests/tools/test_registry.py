@@ -7,7 +7,7 @@ and values, and Parameters as JSON Schema (draft 7, plus the one type the spec a
 which `s init` asks for hidden). Every ``{{ NAME }}`` placeholder in src/s.yaml is a declared
 non-secret parameter and each of those is used; secrets have no placeholder and reach the function
 through ``.env``. Rendered with the parameters' defaults, src/s.yaml is the repository's s.yaml
-and passes every check of tests/test_deploy.py's SHARED_CHECKS, ``s preview`` included; and the
+and passes every check of tests/tools/test_deploy.py's SHARED_CHECKS, ``s preview`` included; and the
 pinned `s` CLI initialises an application from the zip, offline.
 """
 
@@ -26,11 +26,11 @@ import yaml
 from jsonschema import Draft7Validator
 from jsonschema.validators import extend
 
-from tests import test_deploy
-from tests.test_deploy import SHARED_CHECKS, ServerlessDevs, raw_doc
+from tests.tools import test_deploy
+from tests.tools.test_deploy import SHARED_CHECKS, ServerlessDevs, raw_doc
 from tools import registry
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # The application spec: publish.yaml's keys (required ones), and the values it allows.
 REQUIRED_KEYS = (
@@ -239,7 +239,7 @@ def test_defaults_render_the_repository_s_yaml(template):
 
 
 # ---------------------------------------------------------------------------------------------
-# tests/test_deploy.py's checks on the template's s.yaml, rendered with the defaults
+# tests/tools/test_deploy.py's checks on the template's s.yaml, rendered with the defaults
 # ---------------------------------------------------------------------------------------------
 
 

@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 TREES = ("src", "tests", "tools")
 FILES = ("Makefile", ".ci/run", "pyproject.toml", "s.yaml", "events/README.md")
@@ -119,7 +119,7 @@ def files(tmp_path_factory) -> list[str]:
 def test_the_listing_covers_what_is_checked(files):
     """A listing that silently missed the tree would make the real check pass vacuously."""
     me = Path(__file__).resolve().relative_to(ROOT).as_posix()
-    for must in (me, "tests/test_events.py", "src/index.py", "README.md", *FILES):
+    for must in (me, "tests/e2e/test_events.py", "src/index.py", "README.md", *FILES):
         assert must in files, must
     samples = sorted(p.name for p in (ROOT / "tests" / "data" / "events").iterdir())
     assert samples

@@ -14,6 +14,7 @@ import pytest
 
 from axn_bind.models import SHANGHAI
 from tests.conftest import call, post
+from tests.e2e.conftest import bind_calls
 from tools.dypls_emulator import DEFAULT_POOL_KEY, EMPTY_POOL_KEY
 
 pytestmark = pytest.mark.usefixtures("env")
@@ -21,10 +22,6 @@ pytestmark = pytest.mark.usefixtures("env")
 
 def future(hours: int = 2) -> str:
     return (datetime.now(SHANGHAI) + timedelta(hours=hours)).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def bind_calls(emulator) -> list[dict]:
-    return [r for r in emulator.requests() if r.get("action") == "BindAxnExtension"]
 
 
 def test_bind_with_json_body(emulator):

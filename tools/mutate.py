@@ -123,7 +123,7 @@ NAMED: tuple[Named, ...] = (
     Named(
         "scrub() masks nothing",
         "src/axn_bind/log.py",
-        "return _CANDIDATE.sub(_mask_run, text)",
+        "return _CANDIDATE.sub(lambda run: _mask_run(run, budget), text)",
         "return text",
         CLASSIFY_TESTS,
     ),

@@ -330,6 +330,9 @@ def test_query_detail(client: SignedClient, bind: BindFn, expiration: str) -> No
         "Status": 1,
         "NeedRecord": True,
         "CallRestrict": "CONTROL_AX_DISABLE",
+        "GroupId": None,
+        "ASRStatus": False,
+        "ASRModelId": "",
     }
 
 

@@ -22,8 +22,10 @@ requests whose Format is not JSON):
 - Scripted faults: 400 Throttling.User (or any code), and any status/code given.
 
 Business errors (HTTP 200, Code in the body): isv.POOLKEY_NOT_EXISTS, isv.MOBILE_NUMBER_ILLEGAL,
-isv.EXPIRE_DATE_ILLEGAL, isv.INVALID_PARAMETERS, isv.ILLEGAL_ARGUMENT, isv.FORBIDDEN_ACTION,
-isv.NO_AVAILABLE_NUMBER, isv.BIND_CONFLICT; scripted: isv.FLOW_LIMIT, isp.SYSTEM_ERROR, any code.
+isv.EXPIRE_DATE_ILLEGAL, isv.INVALID_PARAMETERS, isv.ILLEGAL_ARGUMENT (also "subs not exist" and a
+field missing for an UpdateSubscription OperateType), isv.FORBIDDEN_ACTION (also updateAxgGroup on
+an AXN-extension pool), isv.NO_AVAILABLE_NUMBER, isv.BIND_CONFLICT, isv.NO_NOT_EXIST (QuerySubsId
+for an X outside the pool); scripted: isv.FLOW_LIMIT, isp.SYSTEM_ERROR, any code.
 """
 
 from __future__ import annotations

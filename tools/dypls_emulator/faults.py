@@ -18,8 +18,9 @@ Kinds and options (every option is optional unless marked):
 - drip: process the request normally, then send the answer one byte every `interval` seconds
   (default 0.2): an upstream that never stalls long enough for a per-read timeout to fire.
 
-`bind: true` processes the request normally (a BindAxnExtension creates its binding) before the
-fault's answer replaces the real one. Each fault has `count` (default 1), `action` (default
+`bind: true` processes the request normally (a BindAxnExtension creates its binding, an
+UpdateSubscription changes it, an UnbindSubscription releases it) before the fault's answer
+replaces the real one. Each fault has `count` (default 1), `action` (default
 BindAxnExtension; `*` matches every action) and `stage`: `auth` (default; only requests that pass
 signature verification consume it) or `gateway` (consumed before verification; allowed for throttle,
 gateway, http_5xx without bind, delay and drop_before).

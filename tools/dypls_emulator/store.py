@@ -31,6 +31,8 @@ class Binding:
     out_order_id: str = ""
     need_record: bool = False
     call_restrict: str = ""
+    asr_status: bool = False
+    asr_model_id: str = ""
     extra: dict[str, str] = field(default_factory=dict)
     unbound_at: float | None = None
 
@@ -60,6 +62,8 @@ class Binding:
             "OutOrderId": self.out_order_id,
             "NeedRecord": self.need_record,
             "CallRestrict": self.call_restrict,
+            "ASRStatus": self.asr_status,
+            "ASRModelId": self.asr_model_id,
             "Extra": dict(self.extra),
             "status": self.status(now),
         }
@@ -135,13 +139,20 @@ class BindingStore:
         return in_city + [x for x in pool.numbers if x.city != expect_city]
 
     def find(self, subs_id: str, pool_key: str, secret_no: str) -> Binding | None:
-        """The binding with this SubsId, pool and X, unless it was unbound."""
+        """The binding with this SubsId, pool and X, unless it was unbound (expired ones too)."""
         binding = self.bindings.get(subs_id)
         if binding is None or binding.unbound_at is not None:
             return None
         if binding.pool_key != pool_key or binding.secret_no != secret_no:
             return None
         return binding
+
+    def find_active(
+        self, subs_id: str, pool_key: str, secret_no: str, now: float
+    ) -> Binding | None:
+        """Like `find`, but None for an expired binding too."""
+        binding = self.find(subs_id, pool_key, secret_no)
+        return binding if binding is not None and binding.is_active(now) else None
 
 
 def _free_extension(active: list[Binding]) -> str:

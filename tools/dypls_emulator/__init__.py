@@ -1,4 +1,4 @@
-"""Local Dyplsapi emulator (BindAxnExtension, QuerySubscriptionDetail, UnbindSubscription).
+"""Local Dyplsapi emulator (BindAxnExtension and a binding's life: query, update, unbind).
 
 Local test tooling served on loopback; never deployed.
 """

@@ -16,8 +16,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(
         prog="python -m tools.dypls_emulator",
-        description="Local Dyplsapi emulator: BindAxnExtension, QuerySubscriptionDetail and "
-        "UnbindSubscription with signature checks, plus a control API for faults "
+        description="Local Dyplsapi emulator: BindAxnExtension, QuerySubscriptionDetail, "
+        "UpdateSubscription, QuerySubsId and UnbindSubscription with signature checks, plus a "
+        "control API for faults "
         "(tools/dypls_emulator/README.md).",
     )
     parser.add_argument(

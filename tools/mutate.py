@@ -53,6 +53,7 @@ _STORE = ("tests/idempotency/test_store_contract.py", "tests/e2e/test_idempotenc
 _PUBLISH = "tests/publish/test_announce.py"  # the announcement paths of the service and the app
 FILES: dict[str, tuple[str, ...]] = {
     "src/axn_bind/budget.py": _CORE,
+    "src/axn_bind/backoff.py": ("tests/unit/test_backoff.py", *_CORE),
     "src/axn_bind/dypls/__init__.py": _CORE,
     "src/axn_bind/dypls/retry.py": _CORE,
     "src/axn_bind/dypls/classify.py": ("tests/unit/test_classify.py", *_CORE),

@@ -18,13 +18,13 @@ from __future__ import annotations
 import base64
 import math
 import os
-import random
 import re
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from ..backoff import backoff
 from ..config import Credentials, credentials_from
 from ..dypls.transport import Answered, Transport
 from ..errors import ConfigurationError, PublishError
@@ -208,9 +208,10 @@ class HttpTarget:
                 return
             if number == self.attempts:
                 break
-            jitter = random.uniform(0.5, 1.0)  # noqa: S311 - spreads retries, not a secret
-            wait = after if after is not None else jitter * self.backoff * 2 ** (number - 1)
-            wait = min(wait, self.max_wait)
+            if after is None:
+                wait = backoff(number, self.backoff, self.max_wait)
+            else:
+                wait = min(after, self.max_wait)
             if self.clock() + wait >= end:
                 break
             if wait > 0:

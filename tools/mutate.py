@@ -138,8 +138,8 @@ NAMED: tuple[Named, ...] = (
     Named(
         "the gateway's x-acs-retry-after hint is ignored",
         CLASSIFY,
-        'raw = str(headers.get("x-acs-retry-after") or "").strip()',
-        'raw = ""',
+        'hint = hint_seconds(headers.get("x-acs-retry-after"), per_second=1000)',
+        "hint = None",
         BIND_PATH + CLASSIFY_TESTS,
     ),
     Named(

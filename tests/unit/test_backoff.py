@@ -1,8 +1,8 @@
-"""The one backoff rule the Dyplsapi client and the publish targets share."""
+"""The waiting rules the Dyplsapi client and the publish targets share: backoff and wait hints."""
 
 from __future__ import annotations
 
-from axn_bind.backoff import backoff
+from axn_bind.backoff import backoff, hint_seconds, retry_after
 
 
 def test_the_wait_doubles_from_the_base_up_to_the_cap_jittered_between_half_and_all():
@@ -24,3 +24,17 @@ def test_the_callers_share_it():
     from axn_bind.publish import amqp, http
 
     assert retry.backoff is http.backoff is amqp.backoff is backoff
+
+
+def test_a_wait_hint_is_whole_ascii_digits_in_seconds_or_milliseconds():
+    assert hint_seconds("3") == 3.0 and hint_seconds(" 700 ", per_second=1000) == 0.7
+    assert hint_seconds(None) is None and hint_seconds("") is None
+    assert hint_seconds("1.5") is None and hint_seconds("-1") is None
+    assert hint_seconds("\u00b2") is None  # a digit to str.isdigit, not a number
+
+
+def test_retry_after_and_the_gateway_hint_read_numbers_alike():
+    from axn_bind.dypls.classify import retry_after_seconds
+
+    for value in ("0", "7", " 12 ", "1.5", "soon", "\u0663"):
+        assert retry_after_seconds({"retry-after": value}) == retry_after(value, now=0)

@@ -39,11 +39,12 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ..backoff import retry_after
 from ..config import Credentials
 from ..errors import ConfigurationError, PublishError
 from ..log import scrub
 from .event import Event
-from .http import HttpTarget, Retry, endpoint, retry_after
+from .http import HttpTarget, Retry, endpoint
 
 PATH = "/openapi/putEvents"
 CONTENT_TYPE = "application/cloudevents-batch+json; charset=utf-8"

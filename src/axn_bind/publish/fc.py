@@ -49,12 +49,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from ..backoff import retry_after
 from ..config import Credentials
 from ..errors import ConfigurationError, PublishError
 from ..log import log
 from ..signing import canonical_query, new_nonce, sign_v3, utc_timestamp
 from .event import Event, event_id
-from .http import HttpTarget, Retry, endpoint, retry_after
+from .http import HttpTarget, Retry, endpoint
 
 API_VERSION = "2023-03-30"
 ACTION = "InvokeFunction"

@@ -21,7 +21,6 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from email.utils import parsedate_to_datetime
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..backoff import backoff
@@ -34,19 +33,6 @@ from .event import Event
 MAX_ANSWER = 64 * 1024  # the most of an answer that is read
 REGION = re.compile(r"[a-z]{2}(?:-[a-z0-9]+)+")
 ACCOUNT = re.compile(r"[0-9]{1,32}")
-
-
-def retry_after(value: str | None, now: float) -> float | None:
-    """``Retry-After`` in seconds, from a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isascii() and text.isdigit():
-        return float(text)
-    try:
-        return max(0.0, parsedate_to_datetime(text).timestamp() - now)
-    except (TypeError, ValueError, OverflowError):
-        return None
 
 
 def parse_endpoint(value: str, name: str) -> str:

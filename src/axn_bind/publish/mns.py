@@ -44,9 +44,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape
 
+from ..backoff import retry_after
 from ..errors import ConfigurationError, PublishError
 from .event import Event
-from .http import HttpTarget, Retry, endpoint, retry_after
+from .http import HttpTarget, Retry, endpoint
 
 API_VERSION = "2015-06-06"
 CONTENT_TYPE = "text/xml;charset=utf-8"

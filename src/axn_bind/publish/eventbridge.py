@@ -44,7 +44,7 @@ from ..config import Credentials
 from ..errors import ConfigurationError, PublishError
 from ..log import scrub
 from .event import Event
-from .http import HttpTarget, Retry, endpoint
+from .http import RETRIED, HttpTarget, Retry, endpoint
 
 PATH = "/openapi/putEvents"
 CONTENT_TYPE = "application/cloudevents-batch+json; charset=utf-8"
@@ -53,7 +53,6 @@ BUS_EXTENSION = "aliyuneventbusname"
 MAX_EVENT_BYTES = 64 * 1024
 MAX_SOURCE = 128
 MAX_TYPE = 64
-RETRIED_STATUS = frozenset({429, 500, 502, 503, 504})
 # Error codes of a failed entry inside a 200 answer that may succeed when the same event is sent
 # again: the service was busy or failed on its side. Any other entry code describes the event or
 # the bus (a field it refuses, a size, a bus that does not exist, a permission on the bus): the
@@ -207,7 +206,7 @@ class EventBridgeTarget(HttpTarget):
                     raise self._error(problem, False)
                 raise Retry(problem)
             problem = self._http_failure(status, text)
-            if status not in RETRIED_STATUS:
+            if status not in RETRIED:
                 raise self._error(problem, False)
             raise Retry(problem, retry_after(response.headers.get("retry-after"), self.clock()))
 

@@ -55,13 +55,12 @@ from ..errors import ConfigurationError, PublishError
 from ..log import log
 from ..signing import canonical_query, new_nonce, sign_v3, utc_timestamp
 from .event import Event, event_id
-from .http import HttpTarget, Retry, endpoint
+from .http import RETRIED, HttpTarget, Retry, endpoint
 
 API_VERSION = "2023-03-30"
 ACTION = "InvokeFunction"
 CONTENT_TYPE = "application/octet-stream"
 MAX_ASYNC_BODY = 128 * 1024  # FC's limit on an asynchronous invocation's payload
-RETRIED = frozenset({429, 500, 502, 503, 504})
 ALREADY_ACCEPTED = 409  # a duplicate async task id: FC has the event already
 # FC service, function and alias names: a letter or underscore, then letters, digits, _ and -.
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")

@@ -33,6 +33,12 @@ from .event import Event
 MAX_ANSWER = 64 * 1024  # the most of an answer that is read
 REGION = re.compile(r"[a-z]{2}(?:-[a-z0-9]+)+")
 ACCOUNT = re.compile(r"[0-9]{1,32}")
+# The answers after which a target sends the event again (after the wait they ask for): too many
+# requests, and the server errors that mean "not now". Webhook, EventBridge and FC retry these.
+RETRIED = frozenset({429, 500, 502, 503, 504})
+# MNS retries more: 408 Request Timeout too, and every 5xx (a status has three digits), besides
+# its throttling error codes.
+MNS_RETRIED = RETRIED | {408, *range(500, 1000)}
 
 
 def parse_endpoint(value: str, name: str) -> str:

@@ -47,7 +47,7 @@ from xml.sax.saxutils import escape
 from ..backoff import retry_after
 from ..errors import ConfigurationError, PublishError
 from .event import Event
-from .http import HttpTarget, Retry, endpoint
+from .http import MNS_RETRIED, HttpTarget, Retry, endpoint
 
 API_VERSION = "2015-06-06"
 CONTENT_TYPE = "text/xml;charset=utf-8"
@@ -253,7 +253,7 @@ class MnsTarget(HttpTarget):
                 if server is not None:  # sign by MNS's clock from now on
                     self.skew = server - self.clock()
                 raise Retry(problem, 0.0)  # sign again at once, with a fresh date
-            if status in (408, 429) or code in THROTTLED or status >= 500:
+            if status in MNS_RETRIED or code in THROTTLED:
                 raise Retry(problem, retry_after(response.headers.get("retry-after"), self.clock()))
             if 200 <= status < 300:
                 raise PublishError(

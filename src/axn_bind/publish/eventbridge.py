@@ -37,12 +37,13 @@ import uuid
 from collections.abc import Mapping
 from email.utils import formatdate
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from ..backoff import retry_after
 from ..config import Credentials
 from ..errors import ConfigurationError, PublishError
 from ..log import scrub
+from . import query_options
 from .event import Event
 from .http import RETRIED, HttpTarget, Retry, endpoint
 
@@ -150,15 +151,13 @@ class EventBridgeTarget(HttpTarget):
             )
         if parts.path not in ("", "/") or parts.fragment:
             raise _fail(f"an eventbridge target is {_USAGE}, without a path.")
-        query = parse_qs(parts.query, keep_blank_values=True)
-        if set(query) - {"endpoint"} or any(len(v) != 1 for v in query.values()):
-            raise _fail(f"an eventbridge target takes one query parameter, endpoint= ({_USAGE}).")
         self.bus = bus
         # Shown in logs and answers: the bus only, never the query.
         self.name = f"eventbridge://{bus}"
+        given = query_options(parts.query, self.name, ("endpoint",))
         self.endpoint = endpoint(
             self.name,
-            query.get("endpoint", [None])[0],
+            given.get("endpoint"),
             env,
             "https://{account}.eventbridge.{region}.aliyuncs.com",
         )

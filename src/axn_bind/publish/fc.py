@@ -47,13 +47,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from ..backoff import retry_after
 from ..config import Credentials
 from ..errors import ConfigurationError, PublishError
 from ..log import log
 from ..signing import canonical_query, new_nonce, sign_v3, utc_timestamp
+from . import query_options
 from .event import Event, event_id
 from .http import RETRIED, HttpTarget, Retry, endpoint
 
@@ -163,16 +164,7 @@ def parse_target(url: str, scheme: str, count: int, usage: str, env: Mapping[str
                 "letters, digits, _ and - (128 characters at most)."
             )
     name = f"{scheme}://" + "/".join(names)
-    options: dict[str, str] = {}
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key not in OPTIONS:
-            raise ConfigurationError(
-                f"AXN_PUBLISH_TO: {name} has an unknown option ?{key[:40]}=; the options are "
-                "qualifier= and endpoint=."
-            )
-        if key in options:
-            raise ConfigurationError(f"AXN_PUBLISH_TO: {name} gives ?{key}= twice; give it once.")
-        options[key] = value
+    options = query_options(parts.query, name, OPTIONS)
     qualifier = options.get("qualifier")
     if qualifier is not None and not QUALIFIER.fullmatch(qualifier):
         raise ConfigurationError(

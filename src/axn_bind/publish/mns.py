@@ -41,11 +41,12 @@ import re
 from collections.abc import Mapping
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 from ..backoff import retry_after
 from ..errors import ConfigurationError, PublishError
+from . import query_options
 from .event import Event
 from .http import MNS_RETRIED, HttpTarget, Retry, endpoint
 
@@ -168,18 +169,7 @@ class MnsTarget(HttpTarget):
         self.queue_name = queue_name
         # Shown in logs and answers, and the key under which deliveries are recorded: stable.
         self.name = f"mns://{kind}/{queue_name}"
-        options: dict[str, str] = {}
-        for key, value in parse_qsl(parts.query, keep_blank_values=True):
-            if key not in ("base64", "endpoint"):
-                raise ConfigurationError(
-                    f"AXN_PUBLISH_TO: {self.name} has an unknown option ?{key[:40]}=; "
-                    "the options are base64= and endpoint=."
-                )
-            if key in options:
-                raise ConfigurationError(
-                    f"AXN_PUBLISH_TO: {self.name} gives ?{key}= twice; give it once."
-                )
-            options[key] = value
+        options = query_options(parts.query, self.name, ("base64", "endpoint"))
         self.base64 = (
             _flag(options["base64"], self.name) if "base64" in options else kind == "queue"
         )

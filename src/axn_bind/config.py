@@ -179,6 +179,14 @@ def _bind_fields() -> set[str]:
     return set(BindRequest.model_fields)
 
 
+def fc_location(env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """FC_REGION and FC_ACCOUNT_ID, which Function Compute sets, from ``env`` (default: the
+    process environment), stripped; "" for one not set. Not checked: a caller that builds a
+    host name from them checks them first (:func:`axn_bind.publish.http.endpoint`)."""
+    env = os.environ if env is None else env
+    return (env.get("FC_REGION") or "").strip(), (env.get("FC_ACCOUNT_ID") or "").strip()
+
+
 class Credentials(NamedTuple):
     """An access key pair, with the STS token when the key is temporary."""
 

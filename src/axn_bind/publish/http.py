@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import base64
 import math
-import os
 import re
 import time
 from collections.abc import Callable, Mapping
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..backoff import backoff
-from ..config import Credentials, credentials_from
+from ..config import Credentials, credentials_from, fc_location
 from ..dypls.transport import Answered, Transport
 from ..errors import ConfigurationError, PublishError
 from ..urls import is_loopback, split
@@ -67,9 +66,7 @@ def endpoint(name: str, option: str | None, env: Mapping[str, str] | None, defau
     Function Compute sets) in ``env`` (default: the process environment)."""
     if option is not None:
         return parse_endpoint(option, name)
-    env = os.environ if env is None else env
-    region = (env.get("FC_REGION") or "").strip()
-    account = (env.get("FC_ACCOUNT_ID") or "").strip()
+    region, account = fc_location(env)
     if not (REGION.fullmatch(region) and ACCOUNT.fullmatch(account)):
         example = default.format(account="<account>", region="<region>")
         raise ConfigurationError(

@@ -53,6 +53,7 @@ _STORE = ("tests/idempotency/test_store_contract.py", "tests/e2e/test_idempotenc
 _PUBLISH = "tests/publish/test_announce.py"  # the announcement paths of the service and the app
 FILES: dict[str, tuple[str, ...]] = {
     "src/axn_bind/budget.py": _CORE,
+    "src/axn_bind/backoff.py": ("tests/unit/test_backoff.py", *_CORE),
     "src/axn_bind/dypls/__init__.py": _CORE,
     "src/axn_bind/dypls/retry.py": _CORE,
     "src/axn_bind/dypls/classify.py": ("tests/unit/test_classify.py", *_CORE),
@@ -137,8 +138,8 @@ NAMED: tuple[Named, ...] = (
     Named(
         "the gateway's x-acs-retry-after hint is ignored",
         CLASSIFY,
-        'raw = str(headers.get("x-acs-retry-after") or "").strip()',
-        'raw = ""',
+        'hint = hint_seconds(headers.get("x-acs-retry-after"), per_second=1000)',
+        "hint = None",
         BIND_PATH + CLASSIFY_TESTS,
     ),
     Named(

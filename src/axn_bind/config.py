@@ -79,7 +79,8 @@ def _number(env: Mapping[str, str], name: str, low: float, high: float) -> float
 
 
 class Settings(NamedTuple):
-    """Every setting of the function, read from the environment and checked once per instance."""
+    """Every setting of the function, read from the environment and checked once per instance
+    (:meth:`from_env`). No field has a default of its own: the defaults are SETTINGS'."""
 
     pool_key: str
     endpoint: str
@@ -97,10 +98,10 @@ class Settings(NamedTuple):
     unknown_outcome: str
     direct_async: bool
     enforce_durability: bool
-    publish_to: tuple[str, ...] = ()
-    webhook_secret: str = ""  # never shown (__repr__)
-    publish_timeout: float = 5.0
-    sweep_grace: float = 300.0
+    publish_to: tuple[str, ...]
+    webhook_secret: str  # never shown (__repr__)
+    publish_timeout: float
+    sweep_grace: float
 
     def __repr__(self) -> str:
         """Never a secret: no webhook secret, and URLs (a Redis password, a token in a webhook's
@@ -176,6 +177,14 @@ def _bind_fields() -> set[str]:
     from .models import BindRequest
 
     return set(BindRequest.model_fields)
+
+
+def fc_location(env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """FC_REGION and FC_ACCOUNT_ID, which Function Compute sets, from ``env`` (default: the
+    process environment), stripped; "" for one not set. Not checked: a caller that builds a
+    host name from them checks them first (:func:`axn_bind.publish.http.endpoint`)."""
+    env = os.environ if env is None else env
+    return (env.get("FC_REGION") or "").strip(), (env.get("FC_ACCOUNT_ID") or "").strip()
 
 
 class Credentials(NamedTuple):

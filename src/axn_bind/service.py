@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 import traceback
@@ -18,7 +17,7 @@ from typing import Any
 
 from . import idempotency as idem
 from .budget import Budget
-from .config import Credentials, Settings, credentials_from
+from .config import Credentials, Settings, credentials_from, fc_location
 from .dypls import DyplsClient
 from .errors import AxnError, ConfigurationError, RequestValidationError, UnexpectedError
 from .idempotency import keys
@@ -248,8 +247,9 @@ class BindService:
     def _source(self, context: Any) -> str:
         from .publish.event import source_of
 
-        region = getattr(context, "region", None) or os.environ.get("FC_REGION") or ""
-        account = getattr(context, "account_id", None) or os.environ.get("FC_ACCOUNT_ID")
+        region, account = fc_location()
+        region = getattr(context, "region", None) or region
+        account = getattr(context, "account_id", None) or account
         return source_of(function_name(context), str(region), account)
 
     def _events(

@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any, NamedTuple
 
+from ..backoff import hint_seconds
 from ..errors import Kind
 from ..log import scrub
 from . import codes
@@ -55,13 +56,10 @@ def safe_message(text: Any) -> str:
 
 def retry_after_seconds(headers: Any) -> float | None:
     """The gateway's wait hint: ``x-acs-retry-after`` in ms, else ``Retry-After`` in seconds."""
-    raw = str(headers.get("x-acs-retry-after") or "").strip()
-    if raw.isdigit():
-        return int(raw) / 1000
-    raw = str(headers.get("retry-after") or "").strip()
-    if raw.isdigit():
-        return float(raw)
-    return None
+    hint = hint_seconds(headers.get("x-acs-retry-after"), per_second=1000)
+    if hint is not None:
+        return hint
+    return hint_seconds(headers.get("retry-after"))
 
 
 def _binding(body: dict[str, Any]) -> dict[str, str] | None:

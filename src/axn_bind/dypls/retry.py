@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable
 from typing import NamedTuple
 
+from ..backoff import backoff
 from ..budget import Budget
 from .classify import Verdict
 
@@ -22,8 +23,7 @@ class RetryPolicy(NamedTuple):
         """The wait after ``attempt`` failed: the gateway's hint, else jittered backoff."""
         if hint is not None:
             return max(0.0, min(hint, self.backoff_max))
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-        return self.rand(ceiling / 2, ceiling)
+        return backoff(attempt, self.backoff_base, self.backoff_max, self.rand)
 
     def next_wait(self, attempt: int, verdict: Verdict, budget: Budget) -> float | None:
         """Seconds to wait before the next attempt, or None to stop with ``verdict``."""

@@ -9,12 +9,13 @@ return their credentials, and a target's ``name`` is safe to show.
 from __future__ import annotations
 
 from typing import Protocol
+from urllib.parse import parse_qsl
 
 from ..errors import ConfigurationError, PublishError
 from ..urls import scheme_of, split
 from .event import Event
 
-__all__ = ["Event", "PublishError", "Target", "open_target"]
+__all__ = ["Event", "PublishError", "Target", "open_target", "query_options"]
 
 
 class Target(Protocol):
@@ -42,6 +43,26 @@ EXTRAS: dict[str, tuple[str, str]] = {"amqp": ("pika", "amqp")}
 # The kinds whose URL may carry user:password@ (a webhook's Basic credentials, an AMQP static
 # account); the others sign with the function's role and carry none.
 CREDENTIALS = frozenset({"https", "http", "amqp", "amqps"})
+
+
+def query_options(query: str, name: str, known: tuple[str, ...]) -> dict[str, str]:
+    """The options given in the query of the target ``name``'s URL, each one of ``known``, at
+    most once. ConfigurationError naming the setting, the target and the option for an unknown
+    or repeated one (never its value: it may be a secret)."""
+    if len(known) == 1:
+        takes = f"it takes one query parameter, {known[0]}="
+    else:
+        takes = "its options are " + ", ".join(f"{k}=" for k in known[:-1]) + f" and {known[-1]}="
+    options: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in known:
+            raise ConfigurationError(
+                f"AXN_PUBLISH_TO: {name} has an unknown option ?{key[:40]}=; {takes}."
+            )
+        if key in options:
+            raise ConfigurationError(f"AXN_PUBLISH_TO: {name} gives ?{key}= twice; give it once.")
+        options[key] = value
+    return options
 
 
 def open_target(url: str, *, webhook_secret: str | None = None) -> Target:

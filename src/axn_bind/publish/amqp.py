@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import socket
 import ssl
 import threading
@@ -55,6 +54,7 @@ import pika
 from pika.adapters.select_connection import SelectConnection
 from pika.adapters.utils import connection_workflow as workflow
 
+from ..backoff import backoff
 from ..errors import ConfigurationError, PublishError
 from .event import Event
 
@@ -328,8 +328,7 @@ class AmqpTarget:
                 return
             if made == self.attempts:
                 break
-            jitter = random.uniform(0.5, 1.0)  # noqa: S311 - spreads retries, not a secret
-            wait = min(jitter * self.backoff * 2 ** (made - 1), self.max_wait)
+            wait = backoff(made, self.backoff, self.max_wait)
             if time.monotonic() + wait >= end:
                 break
             self.sleep(wait)

@@ -37,13 +37,15 @@ import uuid
 from collections.abc import Mapping
 from email.utils import formatdate
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
+from ..backoff import retry_after
 from ..config import Credentials
 from ..errors import ConfigurationError, PublishError
 from ..log import scrub
+from . import query_options
 from .event import Event
-from .http import HttpTarget, Retry, endpoint, retry_after
+from .http import RETRIED, HttpTarget, Retry, endpoint
 
 PATH = "/openapi/putEvents"
 CONTENT_TYPE = "application/cloudevents-batch+json; charset=utf-8"
@@ -52,7 +54,6 @@ BUS_EXTENSION = "aliyuneventbusname"
 MAX_EVENT_BYTES = 64 * 1024
 MAX_SOURCE = 128
 MAX_TYPE = 64
-RETRIED_STATUS = frozenset({429, 500, 502, 503, 504})
 # Error codes of a failed entry inside a 200 answer that may succeed when the same event is sent
 # again: the service was busy or failed on its side. Any other entry code describes the event or
 # the bus (a field it refuses, a size, a bus that does not exist, a permission on the bus): the
@@ -150,15 +151,13 @@ class EventBridgeTarget(HttpTarget):
             )
         if parts.path not in ("", "/") or parts.fragment:
             raise _fail(f"an eventbridge target is {_USAGE}, without a path.")
-        query = parse_qs(parts.query, keep_blank_values=True)
-        if set(query) - {"endpoint"} or any(len(v) != 1 for v in query.values()):
-            raise _fail(f"an eventbridge target takes one query parameter, endpoint= ({_USAGE}).")
         self.bus = bus
         # Shown in logs and answers: the bus only, never the query.
         self.name = f"eventbridge://{bus}"
+        given = query_options(parts.query, self.name, ("endpoint",))
         self.endpoint = endpoint(
             self.name,
-            query.get("endpoint", [None])[0],
+            given.get("endpoint"),
             env,
             "https://{account}.eventbridge.{region}.aliyuncs.com",
         )
@@ -206,7 +205,7 @@ class EventBridgeTarget(HttpTarget):
                     raise self._error(problem, False)
                 raise Retry(problem)
             problem = self._http_failure(status, text)
-            if status not in RETRIED_STATUS:
+            if status not in RETRIED:
                 raise self._error(problem, False)
             raise Retry(problem, retry_after(response.headers.get("retry-after"), self.clock()))
 

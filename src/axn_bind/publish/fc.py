@@ -47,20 +47,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
+from ..backoff import retry_after
 from ..config import Credentials
 from ..errors import ConfigurationError, PublishError
 from ..log import log
 from ..signing import canonical_query, new_nonce, sign_v3, utc_timestamp
+from . import query_options
 from .event import Event, event_id
-from .http import HttpTarget, Retry, endpoint, retry_after
+from .http import RETRIED, HttpTarget, Retry, endpoint
 
 API_VERSION = "2023-03-30"
 ACTION = "InvokeFunction"
 CONTENT_TYPE = "application/octet-stream"
 MAX_ASYNC_BODY = 128 * 1024  # FC's limit on an asynchronous invocation's payload
-RETRIED = frozenset({429, 500, 502, 503, 504})
 ALREADY_ACCEPTED = 409  # a duplicate async task id: FC has the event already
 # FC service, function and alias names: a letter or underscore, then letters, digits, _ and -.
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
@@ -163,16 +164,7 @@ def parse_target(url: str, scheme: str, count: int, usage: str, env: Mapping[str
                 "letters, digits, _ and - (128 characters at most)."
             )
     name = f"{scheme}://" + "/".join(names)
-    options: dict[str, str] = {}
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key not in OPTIONS:
-            raise ConfigurationError(
-                f"AXN_PUBLISH_TO: {name} has an unknown option ?{key[:40]}=; the options are "
-                "qualifier= and endpoint=."
-            )
-        if key in options:
-            raise ConfigurationError(f"AXN_PUBLISH_TO: {name} gives ?{key}= twice; give it once.")
-        options[key] = value
+    options = query_options(parts.query, name, OPTIONS)
     qualifier = options.get("qualifier")
     if qualifier is not None and not QUALIFIER.fullmatch(qualifier):
         raise ConfigurationError(

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import base64
 import math
-import os
-import random
 import re
 import time
 from collections.abc import Callable, Mapping
-from email.utils import parsedate_to_datetime
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from ..config import Credentials, credentials_from
+from ..backoff import backoff
+from ..config import Credentials, credentials_from, fc_location
 from ..dypls.transport import Answered, Transport
 from ..errors import ConfigurationError, PublishError
 from ..urls import is_loopback, split
@@ -34,19 +32,12 @@ from .event import Event
 MAX_ANSWER = 64 * 1024  # the most of an answer that is read
 REGION = re.compile(r"[a-z]{2}(?:-[a-z0-9]+)+")
 ACCOUNT = re.compile(r"[0-9]{1,32}")
-
-
-def retry_after(value: str | None, now: float) -> float | None:
-    """``Retry-After`` in seconds, from a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isascii() and text.isdigit():
-        return float(text)
-    try:
-        return max(0.0, parsedate_to_datetime(text).timestamp() - now)
-    except (TypeError, ValueError, OverflowError):
-        return None
+# The answers after which a target sends the event again (after the wait they ask for): too many
+# requests, and the server errors that mean "not now". Webhook, EventBridge and FC retry these.
+RETRIED = frozenset({429, 500, 502, 503, 504})
+# MNS retries more: 408 Request Timeout too, and every 5xx (a status has three digits), besides
+# its throttling error codes.
+MNS_RETRIED = RETRIED | {408, *range(500, 1000)}
 
 
 def parse_endpoint(value: str, name: str) -> str:
@@ -75,9 +66,7 @@ def endpoint(name: str, option: str | None, env: Mapping[str, str] | None, defau
     Function Compute sets) in ``env`` (default: the process environment)."""
     if option is not None:
         return parse_endpoint(option, name)
-    env = os.environ if env is None else env
-    region = (env.get("FC_REGION") or "").strip()
-    account = (env.get("FC_ACCOUNT_ID") or "").strip()
+    region, account = fc_location(env)
     if not (REGION.fullmatch(region) and ACCOUNT.fullmatch(account)):
         example = default.format(account="<account>", region="<region>")
         raise ConfigurationError(
@@ -208,9 +197,10 @@ class HttpTarget:
                 return
             if number == self.attempts:
                 break
-            jitter = random.uniform(0.5, 1.0)  # noqa: S311 - spreads retries, not a secret
-            wait = after if after is not None else jitter * self.backoff * 2 ** (number - 1)
-            wait = min(wait, self.max_wait)
+            if after is None:
+                wait = backoff(number, self.backoff, self.max_wait)
+            else:
+                wait = min(after, self.max_wait)
             if self.clock() + wait >= end:
                 break
             if wait > 0:

@@ -41,12 +41,14 @@ import re
 from collections.abc import Mapping
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
+from ..backoff import retry_after
 from ..errors import ConfigurationError, PublishError
+from . import query_options
 from .event import Event
-from .http import HttpTarget, Retry, endpoint, retry_after
+from .http import MNS_RETRIED, HttpTarget, Retry, endpoint
 
 API_VERSION = "2015-06-06"
 CONTENT_TYPE = "text/xml;charset=utf-8"
@@ -167,18 +169,7 @@ class MnsTarget(HttpTarget):
         self.queue_name = queue_name
         # Shown in logs and answers, and the key under which deliveries are recorded: stable.
         self.name = f"mns://{kind}/{queue_name}"
-        options: dict[str, str] = {}
-        for key, value in parse_qsl(parts.query, keep_blank_values=True):
-            if key not in ("base64", "endpoint"):
-                raise ConfigurationError(
-                    f"AXN_PUBLISH_TO: {self.name} has an unknown option ?{key[:40]}=; "
-                    "the options are base64= and endpoint=."
-                )
-            if key in options:
-                raise ConfigurationError(
-                    f"AXN_PUBLISH_TO: {self.name} gives ?{key}= twice; give it once."
-                )
-            options[key] = value
+        options = query_options(parts.query, self.name, ("base64", "endpoint"))
         self.base64 = (
             _flag(options["base64"], self.name) if "base64" in options else kind == "queue"
         )
@@ -252,7 +243,7 @@ class MnsTarget(HttpTarget):
                 if server is not None:  # sign by MNS's clock from now on
                     self.skew = server - self.clock()
                 raise Retry(problem, 0.0)  # sign again at once, with a fresh date
-            if status in (408, 429) or code in THROTTLED or status >= 500:
+            if status in MNS_RETRIED or code in THROTTLED:
                 raise Retry(problem, retry_after(response.headers.get("retry-after"), self.clock()))
             if 200 <= status < 300:
                 raise PublishError(

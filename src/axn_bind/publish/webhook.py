@@ -20,13 +20,13 @@ import hashlib
 import hmac
 from typing import Any
 
+from ..backoff import retry_after
 from ..errors import ConfigurationError, PublishError
 from ..urls import is_loopback, split
 from .event import Event
-from .http import HttpTarget, Retry, retry_after
+from .http import RETRIED, HttpTarget, Retry
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix, not a secret
-RETRIED = frozenset({429, 500, 502, 503, 504})
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 
 

@@ -15,12 +15,10 @@ closed. Either way the attempt ends in :class:`Retry`, the event is owed and sen
 
 from __future__ import annotations
 
-import base64
 import math
 import re
 import time
 from collections.abc import Callable, Mapping
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..backoff import backoff
 from ..config import Credentials, credentials_from, fc_location
@@ -29,7 +27,6 @@ from ..errors import ConfigurationError, PublishError
 from ..urls import is_loopback, split
 from .event import Event
 
-MAX_ANSWER = 64 * 1024  # the most of an answer that is read
 REGION = re.compile(r"[a-z]{2}(?:-[a-z0-9]+)+")
 ACCOUNT = re.compile(r"[0-9]{1,32}")
 # The answers after which a target sends the event again (after the wait they ask for): too many
@@ -88,20 +85,6 @@ class Retry(Exception):
         self.after = after
 
 
-def request_url(url: str) -> tuple[str, dict[str, str]]:
-    """``url`` as it is sent, and the headers it implies: ``user:password@`` becomes HTTP Basic
-    authorization (as requests made it), a ``#fragment`` is left out."""
-    parts = urlsplit(url)
-    headers: dict[str, str] = {}
-    if "@" in parts.netloc:
-        userinfo, _, hostport = parts.netloc.rpartition("@")
-        user, _, password = userinfo.partition(":")
-        pair = f"{unquote(user)}:{unquote(password)}".encode("latin-1", "replace")
-        headers["authorization"] = "Basic " + base64.b64encode(pair).decode()
-        parts = parts._replace(netloc=hostport)
-    return urlunsplit(parts._replace(fragment="")), headers
-
-
 class HttpTarget:
     """A target that sends over its own transport (connection pool), in attempts. A subclass
     sets ``name`` and ``url`` and calls :meth:`deliver` with its attempt."""
@@ -155,21 +138,21 @@ class HttpTarget:
     ) -> Answered:
         """POST ``data`` to ``url`` (default: the target's; redirects not followed), connecting
         within ``connect`` seconds, all of it over within ``left``: the answer's status, headers
-        (names in lower case) and body, of at most MAX_ANSWER bytes in all. Retry when no
+        (names in lower case) and body, of at most the transport's MAX_ANSWER bytes in all. Retry when no
         complete answer came: not sent, no answer, or one cut at the deadline or the size limit,
         with a short fixed reason (never the URL: it may carry a token)."""
-        address, sent = request_url(url or self.url)
-        for name, value in headers.items():  # the transport sets these two itself
-            if name.lower() not in ("content-length", "user-agent"):
-                sent[name] = value
+        sent = {  # the transport sets these two itself
+            name: value
+            for name, value in headers.items()
+            if name.lower() not in ("content-length", "user-agent")
+        }
         exchange = self.transport.send(
-            address,
+            url or self.url,
             sent,
             data,
             connect_timeout=min(connect, left),
             read_timeout=left,
             end=self.transport.clock() + left,
-            max_answer=MAX_ANSWER,
         )
         if isinstance(exchange, Answered):
             return exchange

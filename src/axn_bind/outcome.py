@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -165,18 +164,16 @@ class Outcome(NamedTuple):
         )
 
 
-SHANGHAI = timezone(timedelta(hours=8))
-
-
 def _expired(expiration: Any, now: float) -> bool:
     """Whether a stored ``Expiration`` ('yyyy-MM-dd HH:mm:ss', Asia/Shanghai) is past ``now``."""
     if not isinstance(expiration, str):
         return False  # an answer stored before the field was kept: nothing to judge by
+    from .models import parse_expiration  # the bind's own reading of Expiration
+
     try:
-        when = datetime.strptime(expiration, "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI)
+        return parse_expiration(expiration).timestamp() <= now
     except ValueError:
         return False
-    return when.timestamp() <= now
 
 
 # -- the three answer shapes ----------------------------------------------------------------

@@ -9,21 +9,14 @@ import logging
 
 import pytest
 
-from axn_bind.publish import event as ev
 from axn_bind.publish import open_target
 from tests.conftest import post
+from tests.publish.conftest import sample_event
 from tools.receivers.webhook import WebhookReceiver
 
 SECRET = "whsec_" + base64.b64encode(b"library-logs-secret-32-bytes-xx!").decode()
 TOKEN = "hook-token-7d41c9e0b2"
-EVENT = ev.created(
-    source=ev.source_of("axn-bind", "cn-hangzhou"),
-    when=1_900_000_000.0,
-    pool_key="FC100000000000001",
-    binding={"SecretNo": "17000000001", "Extension": "100", "SubsId": "1000000800000001"},
-    request={"PhoneNoA": "139****5678", "OutOrderId": "LL-1", "Expiration": "2030-01-01 12:00:00"},
-    upstream_request_id="R-1",
-)
+EVENT = sample_event("LL-1")
 
 
 def test_a_webhook_delivery_logs_its_request_line_without_the_query(privacy_scan, caplog):

@@ -19,13 +19,13 @@ import pytest
 
 from axn_bind.config import Credentials
 from axn_bind.errors import PublishError
-from axn_bind.publish import event as ev
 from axn_bind.publish.eventbridge import EventBridgeTarget
 from axn_bind.publish.fc import FcTarget
 from axn_bind.publish.fc2 import Fc2Target
 from axn_bind.publish.mns import MnsTarget
 from axn_bind.publish.webhook import WebhookTarget
 from tests.conftest import call, post
+from tests.publish.conftest import sample_event
 from tools.receivers.eventbridge import EventBridgeReceiver
 from tools.receivers.faults import MiB, gzip_bomb
 from tools.receivers.fc import FcReceiver
@@ -38,14 +38,7 @@ ENV = {
     "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY.access_key_id,
     "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY.access_key_secret,
 }
-EVENT = ev.created(
-    source=ev.source_of("axn-bind", "cn-hangzhou", "1234567890123456"),
-    when=1_900_000_000.0,
-    pool_key="FC100000000000001",
-    binding={"SecretNo": "17000000001", "Extension": "100", "SubsId": "1000000800000001"},
-    request={"PhoneNoA": "13912345678", "OutOrderId": "BD-1", "Expiration": "2030-01-01 12:00:00"},
-    upstream_request_id="R-1",
-)
+EVENT = sample_event("BD-1", "1234567890123456")
 GIVEN = 1.0  # the time each send is given
 ALLOWED = 3.0  # the time it may take: the deadline plus a generous slack
 MEMORY = 4 * MiB  # the Python memory it may take at the peak

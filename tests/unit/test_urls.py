@@ -23,12 +23,12 @@ from urllib3.util import parse_url
 from axn_bind.config import Settings
 from axn_bind.errors import ConfigurationError
 from axn_bind.idempotency import open_store
-from axn_bind.publish import event as ev
 from axn_bind.publish import open_target
 from axn_bind.publish.amqp import AmqpTarget
 from axn_bind.publish.webhook import WebhookTarget
 from axn_bind.urls import is_loopback, split
 from tests.conftest import post
+from tests.publish.conftest import sample_event
 from tests.rawserver import http_answer, read_request
 from tests.redisproc import MEMORY_ONLY
 from tools.dypls_emulator import Emulator
@@ -36,14 +36,7 @@ from tools.receivers.webhook import WebhookReceiver
 
 SECRET = "Hunter2-url-secret"  # a password or token inside a URL: never in a message
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
-EVENT = ev.created(
-    source=ev.source_of("axn-bind", "cn-hangzhou"),
-    when=1_900_000_000.0,
-    pool_key="FC100000000000001",
-    binding={"SecretNo": "17000000001", "Extension": "100", "SubsId": "1000000800000001"},
-    request={"PhoneNoA": "13912345678", "OutOrderId": "DD-1"},
-    upstream_request_id="R-1",
-)
+EVENT = sample_event()
 REGION = {"FC_REGION": "cn-hangzhou", "FC_ACCOUNT_ID": "1234567890123456"}
 
 # The part between scheme:// and the path, spelled so that parsers disagree, or could: each

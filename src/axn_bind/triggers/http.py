@@ -148,7 +148,7 @@ def bind_payload(req: HttpRequest) -> dict[str, Any]:
     if req.method != "POST":
         method = shown(req.method, 32) or "This method"
         raise MethodNotAllowedError(f"{method} is not allowed; use POST.")
-    twice = sorted(shown for name, shown in READ_HEADERS.items() if name in req.conflicts)
+    twice = sorted(label for name, label in READ_HEADERS.items() if name in req.conflicts)
     if twice:
         raise MalformedRequestError(
             f"The {' and '.join(twice)} header{'s are' if len(twice) > 1 else ' is'} sent more "
